@@ -1,0 +1,525 @@
+"""Customers, the product catalog, payment terms, and contracts with their lines.
+
+Invariants that a row can check on its own are database constraints, so that no entry point
+(admin, API, import, shell) can store them broken; rules that span rows (a line's currency is its
+contract's) live in ``clean()`` and in the services.
+"""
+
+from datetime import date
+from decimal import Decimal
+
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import F, Q
+from djmoney.models.fields import CurrencyField, MoneyField
+from djmoney.models.validators import MinMoneyValidator
+from djmoney.money import Money
+
+from contracts.domain import payment_terms
+from contracts.domain.payment_terms import TermsBasis
+from rms.money import round_money
+
+# Prices and rates keep four places so that unit rates such as 0.0035 per API call are exact;
+# issued totals are rounded to the currency's minor unit by rms.money.round_money.
+MONEY_DIGITS = {"max_digits": 19, "decimal_places": 4}
+# Field-level twin of the "not negative" check constraints, so a form names the field at fault.
+NOT_NEGATIVE = [MinMoneyValidator(0)]
+
+
+class BillingModel(models.TextChoices):
+    SUBSCRIPTION = "subscription", "Subscription"
+    USAGE = "usage", "Usage"
+    ONE_TIME = "one_time", "One-time"
+    MILESTONE = "milestone", "Milestone"
+
+
+class RevenuePolicy(models.TextChoices):
+    POINT_IN_TIME = "point_in_time", "Point in time"
+    RATABLE = "ratable", "Ratable over the service period"
+    AS_CONSUMED = "as_consumed", "As consumed"
+    MILESTONE = "milestone", "On milestone achievement (output method)"
+    PERCENT_COMPLETE = "percent_complete", "Percent complete (input method)"
+
+
+class BillTiming(models.TextChoices):
+    ADVANCE = "advance", "In advance (period start)"
+    ARREARS = "arrears", "In arrears (period end)"
+
+
+class BillDayMode(models.TextChoices):
+    ANNIVERSARY = "anniversary", "Anniversary of the service start"
+    CALENDAR_DAY = "calendar_day", "Fixed day of the month"
+
+
+class OneTimeTrigger(models.TextChoices):
+    ON_ORDER = "on_order", "On order (before delivery)"
+    ON_SHIPMENT = "on_shipment", "On shipment / delivery"
+
+
+class HoldFlags(models.Model):
+    """Billing and delivery holds, shared by customers and contracts.
+
+    A billing hold stops invoices from being created; a delivery hold lets them be created but
+    not sent. Nothing due during a hold is lost: the first run after release picks it up.
+    """
+
+    billing_hold = models.BooleanField(
+        default=False, help_text="Invoices are not created while this is on."
+    )
+    delivery_hold = models.BooleanField(
+        default=False, help_text="Invoices are created but not sent while this is on."
+    )
+    hold_reason = models.CharField(max_length=255, blank=True)
+
+    class Meta:
+        abstract = True
+
+    @property
+    def on_hold(self) -> bool:
+        return self.billing_hold or self.delivery_hold
+
+
+class PaymentTerms(models.Model):
+    """Terms such as Net 30, due on receipt or end of month + 15, giving an invoice's due date."""
+
+    name = models.CharField(max_length=64, unique=True)
+    basis = models.CharField(
+        max_length=16,
+        choices=[(b.value, b.value.replace("_", " ").capitalize()) for b in TermsBasis],
+        default=TermsBasis.NET.value,
+    )
+    days = models.PositiveSmallIntegerField(default=30)
+
+    class Meta:
+        verbose_name_plural = "payment terms"
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(basis=TermsBasis.DUE_ON_RECEIPT.value) | Q(days=0),
+                name="payment_terms_due_on_receipt_has_no_days",
+                violation_error_message="'Due on receipt' terms take 0 days.",
+            ),
+            models.UniqueConstraint(
+                fields=["basis", "days"],
+                name="payment_terms_unique_rule",
+                violation_error_message="Payment terms with this basis and days already exist.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def due_date(self, issue_date: date) -> date:
+        """Return when an invoice issued on ``issue_date`` falls due under these terms."""
+        return payment_terms.due_date(
+            issue_date=issue_date, basis=TermsBasis(self.basis), days=self.days
+        )
+
+    @property
+    def description(self) -> str:
+        return payment_terms.describe(basis=TermsBasis(self.basis), days=self.days)
+
+
+class Customer(HoldFlags):
+    class DeliveryMethod(models.TextChoices):
+        EMAIL = "email", "Email to billing contacts"
+        NONE = "none", "None (download only)"
+
+    number = models.CharField("account number", max_length=32, unique=True)
+    legal_name = models.CharField(max_length=255)
+    currency = CurrencyField(help_text="Default currency of this customer's contracts.")
+    payment_terms = models.ForeignKey(PaymentTerms, on_delete=models.PROTECT)
+    delivery_method = models.CharField(
+        max_length=8, choices=DeliveryMethod.choices, default=DeliveryMethod.EMAIL
+    )
+    tax_id = models.CharField("tax ID", max_length=64, blank=True)
+    address_line1 = models.CharField(max_length=255, blank=True)
+    address_line2 = models.CharField(max_length=255, blank=True)
+    city = models.CharField(max_length=128, blank=True)
+    region = models.CharField("state / region", max_length=128, blank=True)
+    postal_code = models.CharField(max_length=32, blank=True)
+    country = models.CharField(
+        max_length=2, blank=True, help_text="ISO 3166 two-letter code, e.g. US, DE."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["legal_name"]
+        indexes = [models.Index(fields=["legal_name"])]
+
+    def __str__(self) -> str:
+        return f"{self.legal_name} ({self.number})"
+
+    def clean(self) -> None:
+        if self.country and not (len(self.country) == 2 and self.country.isalpha()):
+            raise ValidationError({"country": "Use the two-letter ISO code, e.g. US or DE."})
+        self.country = self.country.upper()
+
+    @property
+    def billing_address(self) -> str:
+        """Return the address as the lines printed under "Bill to"."""
+        locality = " ".join(p for p in (self.postal_code, self.city) if p)
+        parts = (self.address_line1, self.address_line2, locality, self.region, self.country)
+        return "\n".join(p for p in parts if p)
+
+
+class BillingContact(models.Model):
+    """A person who receives a customer's invoices."""
+
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="contacts")
+    name = models.CharField(max_length=255, blank=True)
+    email = models.EmailField()
+
+    class Meta:
+        ordering = ["customer", "email"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["customer", "email"],
+                name="billing_contact_unique_email_per_customer",
+                violation_error_message="This customer already has a contact with this email.",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} <{self.email}>" if self.name else self.email
+
+
+class Product(models.Model):
+    """A catalog item: what is sold, its standalone selling price and its revenue policy."""
+
+    sku = models.CharField("SKU", max_length=64, unique=True)
+    name = models.CharField(max_length=255)
+    description = models.TextField(blank=True)
+    ssp = MoneyField(
+        "standalone selling price",
+        **MONEY_DIGITS,
+        validators=NOT_NEGATIVE,
+        help_text="Price per unit when sold on its own; drives the ASC 606 allocation.",
+    )
+    unit_of_measure = models.CharField(max_length=32, default="unit")
+    default_billing_model = models.CharField(max_length=16, choices=BillingModel.choices)
+    revenue_policy = models.CharField(max_length=20, choices=RevenuePolicy.choices)
+    active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["sku"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(ssp__gte=0),
+                name="product_ssp_not_negative",
+                violation_error_message="The standalone selling price cannot be negative.",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.sku} · {self.name}"
+
+
+class Contract(HoldFlags):
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        ACTIVE = "active", "Active"
+        COMPLETED = "completed", "Completed"
+        TERMINATED = "terminated", "Terminated"
+
+    number = models.CharField(max_length=32, unique=True)
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="contracts")
+    title = models.CharField(max_length=255, blank=True)
+    currency = CurrencyField()
+    signed_date = models.DateField(null=True, blank=True, help_text="Booking date.")
+    start_date = models.DateField()
+    end_date = models.DateField(null=True, blank=True, help_text="Leave empty for evergreen.")
+    evergreen = models.BooleanField(
+        default=False, help_text="Runs until terminated; has no end date."
+    )
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.DRAFT)
+    not_to_exceed = MoneyField(
+        "not-to-exceed amount",
+        **MONEY_DIGITS,
+        validators=NOT_NEGATIVE,
+        null=True,
+        blank=True,
+        help_text="Billing cap: billing past it needs an approved change order.",
+    )
+    cost_budget = MoneyField(**MONEY_DIGITS, validators=NOT_NEGATIVE, null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-start_date", "number"]
+        indexes = [models.Index(fields=["status", "start_date"])]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(end_date__isnull=True) | Q(end_date__gte=F("start_date")),
+                name="contract_end_not_before_start",
+                violation_error_message="The end date cannot be before the start date.",
+            ),
+            models.CheckConstraint(
+                condition=Q(evergreen=True, end_date__isnull=True)
+                | Q(evergreen=False, end_date__isnull=False),
+                name="contract_has_end_unless_evergreen",
+                violation_error_message=(
+                    "Give an end date, or mark the contract evergreen (and leave the end empty)."
+                ),
+            ),
+            models.CheckConstraint(
+                condition=Q(not_to_exceed__isnull=True)
+                | Q(not_to_exceed__gte=0, not_to_exceed_currency=F("currency")),
+                name="contract_not_to_exceed_in_currency_and_not_negative",
+                violation_error_message=(
+                    "The not-to-exceed amount must be in the contract's currency and not negative."
+                ),
+            ),
+            models.CheckConstraint(
+                condition=Q(cost_budget__isnull=True)
+                | Q(cost_budget__gte=0, cost_budget_currency=F("currency")),
+                name="contract_cost_budget_in_currency_and_not_negative",
+                violation_error_message=(
+                    "The cost budget must be in the contract's currency and not negative."
+                ),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.number
+
+    def clean(self) -> None:
+        errors = {}
+        for field in ("not_to_exceed", "cost_budget"):
+            amount = getattr(self, field)
+            if amount is not None and self.currency and amount.currency.code != self.currency:
+                errors[field] = (
+                    f"This contract is in {self.currency}; enter the amount in {self.currency}, "
+                    f"not {amount.currency.code}."
+                )
+        if errors:
+            raise ValidationError(errors)
+
+    @property
+    def is_billing_held(self) -> bool:
+        """Whether invoices for this contract must not be created (its own or its customer's)."""
+        return self.billing_hold or self.customer.billing_hold
+
+    @property
+    def is_delivery_held(self) -> bool:
+        """Whether invoices for this contract must not be sent (its own or its customer's)."""
+        return self.delivery_hold or self.customer.delivery_hold
+
+
+class ContractLine(models.Model):
+    """One product sold on a contract, with the terms its billing model needs.
+
+    The typed terms of each model sit side by side; a line uses those of its own model, and the
+    database refuses a line that lacks them.
+    """
+
+    contract = models.ForeignKey(Contract, on_delete=models.CASCADE, related_name="lines")
+    sequence = models.PositiveSmallIntegerField(default=1)
+    product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="lines")
+    description = models.CharField(max_length=255, blank=True)
+    billing_model = models.CharField(max_length=16, choices=BillingModel.choices)
+    quantity = models.DecimalField(max_digits=19, decimal_places=4, default=Decimal(1))
+    unit_price = MoneyField(
+        **MONEY_DIGITS,
+        validators=NOT_NEGATIVE,
+        null=True,
+        blank=True,
+        help_text="Per unit and per billing period; for a milestone line, the project value.",
+    )
+    service_start = models.DateField(blank=True, help_text="Defaults to the contract start.")
+    service_end = models.DateField(
+        null=True, blank=True, help_text="Defaults to the contract end; empty when evergreen."
+    )
+    ssp_override = MoneyField(
+        "SSP override",
+        **MONEY_DIGITS,
+        validators=NOT_NEGATIVE,
+        null=True,
+        blank=True,
+        help_text="Standalone selling price per unit for this line, instead of the product's.",
+    )
+    revenue_policy_override = models.CharField(
+        max_length=20, choices=RevenuePolicy.choices, blank=True
+    )
+
+    # Subscription terms.
+    interval_months = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(120)],
+        help_text="Billing period length: 1 monthly, 3 quarterly, 12 annual, or any N.",
+    )
+    bill_timing = models.CharField(max_length=8, choices=BillTiming.choices, blank=True)
+    bill_day_mode = models.CharField(max_length=12, choices=BillDayMode.choices, blank=True)
+    bill_day = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(31)],
+        help_text="Day of the month for calendar billing; 29-31 bill on the last day of "
+        "shorter months.",
+    )
+
+    # One-time terms.
+    one_time_trigger = models.CharField(max_length=12, choices=OneTimeTrigger.choices, blank=True)
+
+    class Meta:
+        ordering = ["contract", "sequence", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["contract", "sequence"],
+                name="contract_line_unique_sequence",
+                violation_error_message="Another line of this contract has this sequence number.",
+            ),
+            models.CheckConstraint(
+                condition=Q(quantity__gt=0),
+                name="contract_line_quantity_positive",
+                violation_error_message="The quantity must be greater than zero.",
+            ),
+            models.CheckConstraint(
+                condition=Q(unit_price__isnull=True) | Q(unit_price__gte=0),
+                name="contract_line_unit_price_not_negative",
+                violation_error_message="The unit price cannot be negative.",
+            ),
+            models.CheckConstraint(
+                condition=Q(ssp_override__isnull=True) | Q(ssp_override__gte=0),
+                name="contract_line_ssp_not_negative",
+                violation_error_message="The SSP override cannot be negative.",
+            ),
+            models.CheckConstraint(
+                condition=Q(service_end__isnull=True) | Q(service_end__gte=F("service_start")),
+                name="contract_line_service_end_not_before_start",
+                violation_error_message="The service end cannot be before the service start.",
+            ),
+            models.CheckConstraint(
+                condition=~Q(billing_model=BillingModel.SUBSCRIPTION)
+                | (
+                    Q(unit_price__isnull=False, interval_months__gte=1)
+                    & Q(bill_timing__in=BillTiming.values, bill_day_mode__in=BillDayMode.values)
+                ),
+                name="contract_line_subscription_terms",
+                violation_error_message=(
+                    "A subscription line needs a unit price, an interval, a bill timing "
+                    "and a bill day rule."
+                ),
+            ),
+            models.CheckConstraint(
+                condition=~Q(bill_day_mode=BillDayMode.CALENDAR_DAY) | Q(bill_day__isnull=False),
+                name="contract_line_calendar_billing_has_day",
+                violation_error_message="Calendar-day billing needs a bill day (1-31).",
+            ),
+            models.CheckConstraint(
+                condition=~Q(billing_model=BillingModel.ONE_TIME)
+                | Q(unit_price__isnull=False, one_time_trigger__in=OneTimeTrigger.values),
+                name="contract_line_one_time_terms",
+                violation_error_message=(
+                    "A one-time line needs a unit price and whether it bills on order or shipment."
+                ),
+            ),
+            models.CheckConstraint(
+                condition=~Q(billing_model=BillingModel.MILESTONE) | Q(unit_price__gt=0),
+                name="contract_line_milestone_has_value",
+                violation_error_message="A milestone line needs a value greater than zero.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.contract.number} #{self.sequence} {self.product.name}"
+
+    @property
+    def currency(self) -> str:
+        """Return the line's currency, which is always its contract's."""
+        return self.contract.currency
+
+    @property
+    def revenue_policy(self) -> str:
+        return self.revenue_policy_override or self.product.revenue_policy
+
+    @property
+    def ssp(self) -> Money:
+        """Return the standalone selling price per unit that applies to this line."""
+        return self.ssp_override if self.ssp_override is not None else self.product.ssp
+
+    @property
+    def extended_amount(self) -> Money | None:
+        """Return quantity x unit price, rounded to the currency (one period for subscriptions)."""
+        if self.unit_price is None:
+            return None
+        return round_money(self.unit_price.amount * self.quantity, self.unit_price.currency)
+
+    def clean(self) -> None:
+        """Check the rules that span the line and its contract, and fill defaulted dates.
+
+        Messages name the field a finance user has to change.
+        """
+        errors: dict[str, str] = {}
+        try:
+            # On the admin's add page the contract is built but not saved yet: no contract_id.
+            contract = self.contract
+        except Contract.DoesNotExist:
+            contract = None
+        if contract is not None:
+            self.service_start = self.service_start or contract.start_date
+            if self.service_end is None and not contract.evergreen:
+                self.service_end = contract.end_date
+            errors.update(self._currency_errors(contract.currency))
+            errors.update(self._term_errors(contract))
+        if self.billing_model == BillingModel.SUBSCRIPTION:
+            if self.unit_price is None:
+                errors.setdefault("unit_price", "A subscription line needs a unit price.")
+            for field in ("interval_months", "bill_timing", "bill_day_mode"):
+                if getattr(self, field) in (None, ""):
+                    errors.setdefault(field, "Required for a subscription line.")
+        if self.bill_day_mode == BillDayMode.CALENDAR_DAY and self.bill_day is None:
+            errors["bill_day"] = "Calendar-day billing needs a bill day (1-31)."
+        if self.billing_model == BillingModel.ONE_TIME:
+            if self.unit_price is None:
+                errors.setdefault("unit_price", "A one-time line needs a unit price.")
+            if not self.one_time_trigger:
+                errors["one_time_trigger"] = "Choose whether this line bills on order or shipment."
+        if self.billing_model == BillingModel.MILESTONE and (
+            self.unit_price is None or self.unit_price.amount <= 0
+        ):
+            errors["unit_price"] = "A milestone line needs a value greater than zero."
+        if errors:
+            raise ValidationError(errors)
+
+    def _currency_errors(self, currency: str) -> dict[str, str]:
+        errors = {}
+        for field in ("unit_price", "ssp_override"):
+            amount = getattr(self, field)
+            if amount is not None and amount.currency.code != currency:
+                errors[field] = (
+                    f"This contract is in {currency}; enter the amount in {currency}, "
+                    f"not {amount.currency.code}."
+                )
+        if (
+            self.ssp_override is None
+            and self.product_id is not None
+            and self.product.ssp.currency.code != currency
+        ):
+            errors["ssp_override"] = (
+                f"The product's SSP is in {self.product.ssp.currency.code} but this contract is "
+                f"in {currency}: enter an SSP override in {currency}."
+            )
+        return errors
+
+    def _term_errors(self, contract: Contract) -> dict[str, str]:
+        errors = {}
+        if self.service_start and self.service_start < contract.start_date:
+            errors["service_start"] = (
+                f"The service cannot start before the contract does ({contract.start_date})."
+            )
+        if contract.end_date and self.service_end and self.service_end > contract.end_date:
+            errors["service_end"] = (
+                f"The service cannot end after the contract does ({contract.end_date})."
+            )
+        if (
+            self.service_start
+            and self.service_end
+            and self.service_end < self.service_start
+            and "service_end" not in errors
+        ):
+            errors["service_end"] = "The service end cannot be before the service start."
+        return errors

@@ -1,0 +1,60 @@
+"""Writes to customers and contracts: status changes and holds.
+
+Each service locks the row it transitions, so two clerks (or a clerk and a job) acting at once
+see one outcome, and raises ``ValidationError`` with a message a finance user can act on.
+"""
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from contracts.models import Contract, Customer, HoldFlags
+
+
+class HoldKind:
+    """The two holds: a billing hold stops invoicing, a delivery hold stops sending."""
+
+    BILLING = "billing_hold"
+    DELIVERY = "delivery_hold"
+    ALL = (BILLING, DELIVERY)
+
+
+def _locked(target: Customer | Contract) -> Customer | Contract:
+    return type(target).objects.select_for_update().get(pk=target.pk)
+
+
+@transaction.atomic
+def hold_set(*, target: Customer | Contract, kind: str, on: bool, reason: str = "") -> HoldFlags:
+    """Place (``on=True``) or release a billing or delivery hold on a customer or contract.
+
+    Releasing the last hold clears the reason; placing one keeps any earlier reason unless a new
+    one is given. Returns the updated row.
+    """
+    if kind not in HoldKind.ALL:
+        raise ValidationError(f"Unknown hold {kind!r}; use one of {', '.join(HoldKind.ALL)}.")
+    row = _locked(target)
+    setattr(row, kind, on)
+    if on and reason:
+        row.hold_reason = reason
+    if not row.on_hold:
+        row.hold_reason = ""
+    row.save(update_fields=[kind, "hold_reason", "updated_at"])
+    return row
+
+
+@transaction.atomic
+def contract_activate(*, contract: Contract) -> Contract:
+    """Move a draft contract to active, once it is complete enough to bill.
+
+    A contract without lines has nothing to bill or recognize, so it stays a draft.
+    """
+    row = _locked(contract)
+    if row.status != Contract.Status.DRAFT:
+        raise ValidationError(
+            f"Contract {row.number} is {row.get_status_display().lower()}; only a draft can be "
+            "activated."
+        )
+    if not row.lines.exists():
+        raise ValidationError(f"Contract {row.number} has no lines; add one before activating.")
+    row.status = Contract.Status.ACTIVE
+    row.save(update_fields=["status", "updated_at"])
+    return row
