@@ -9,7 +9,7 @@ from datetime import date
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
-from django.core.validators import MaxValueValidator, MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import F, Q
 from djmoney.models.fields import CurrencyField, MoneyField
@@ -140,7 +140,12 @@ class Customer(HoldFlags):
     region = models.CharField("state / region", max_length=128, blank=True)
     postal_code = models.CharField(max_length=32, blank=True)
     country = models.CharField(
-        max_length=2, blank=True, help_text="ISO 3166 two-letter code, e.g. US, DE."
+        max_length=2,
+        blank=True,
+        validators=[
+            RegexValidator(r"^[A-Za-z]{2}$", "Use the two-letter ISO code, e.g. US or DE.")
+        ],
+        help_text="ISO 3166 two-letter code, e.g. US, DE.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -153,8 +158,6 @@ class Customer(HoldFlags):
         return f"{self.legal_name} ({self.number})"
 
     def clean(self) -> None:
-        if self.country and not (len(self.country) == 2 and self.country.isalpha()):
-            raise ValidationError({"country": "Use the two-letter ISO code, e.g. US or DE."})
         self.country = self.country.upper()
 
     @property
@@ -395,7 +398,7 @@ class ContractLine(models.Model):
             models.CheckConstraint(
                 condition=~Q(billing_model=BillingModel.SUBSCRIPTION)
                 | (
-                    Q(unit_price__isnull=False, interval_months__gte=1)
+                    Q(unit_price__isnull=False, interval_months__isnull=False)
                     & Q(bill_timing__in=BillTiming.values, bill_day_mode__in=BillDayMode.values)
                 ),
                 name="contract_line_subscription_terms",
@@ -418,7 +421,8 @@ class ContractLine(models.Model):
                 ),
             ),
             models.CheckConstraint(
-                condition=~Q(billing_model=BillingModel.MILESTONE) | Q(unit_price__gt=0),
+                condition=~Q(billing_model=BillingModel.MILESTONE)
+                | Q(unit_price__isnull=False, unit_price__gt=0),
                 name="contract_line_milestone_has_value",
                 violation_error_message="A milestone line needs a value greater than zero.",
             ),

@@ -112,9 +112,8 @@ STATIC_ROOT = env.path("DJANGO_STATIC_ROOT", default=BASE_DIR / "staticfiles")
 MEDIA_URL = "media/"
 MEDIA_ROOT = env.path("DJANGO_MEDIA_ROOT", default=BASE_DIR / "media")
 
-# Money: django-money's own currency list is every ISO 4217 code; the admin offers these first.
-CURRENCIES = tuple(env.list("RMS_CURRENCIES", default=["USD", "EUR", "GBP", "JPY", "CAD", "AUD"]))
-DEFAULT_CURRENCY = env.str("RMS_DEFAULT_CURRENCY", default="USD")
+# Money: no CURRENCIES or DEFAULT_CURRENCY setting on purpose. django-money writes both into
+# migrations, so every ISO 4217 currency stays allowed and each record names its own.
 
 # Celery: eager (inline, errors propagate) until a broker is named.
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="")
@@ -176,7 +175,8 @@ if PRODUCTION:
     CSRF_COOKIE_SECURE = True
     SECURE_HSTS_SECONDS = env.int("DJANGO_SECURE_HSTS_SECONDS", default=60 * 60 * 24 * 365)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
-    SECURE_HSTS_PRELOAD = env.bool("DJANGO_SECURE_HSTS_PRELOAD", default=False)
+    # Only a header: the domain joins browsers' preload lists if its owner submits it.
+    SECURE_HSTS_PRELOAD = env.bool("DJANGO_SECURE_HSTS_PRELOAD", default=True)
     SECURE_CONTENT_TYPE_NOSNIFF = True
     SECURE_REFERRER_POLICY = "same-origin"
     X_FRAME_OPTIONS = "DENY"

@@ -1,0 +1,186 @@
+"""The back office as a finance user meets it: every page renders, lists stay cheap, actions act."""
+
+import pytest
+from django.contrib import admin
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from contracts.models import (
+    BillingContact,
+    Contract,
+    ContractLine,
+    Customer,
+    PaymentTerms,
+    Product,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+def admin_url(model, view: str, *args) -> str:
+    return reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_{view}", args=args)
+
+
+@pytest.fixture
+def book(contract_line_factory, billing_contact_factory):
+    """A small book: contracts with lines of every billing model and a contact per customer."""
+    lines = [
+        contract_line_factory(),
+        contract_line_factory(one_time=True),
+        contract_line_factory(milestone=True),
+        contract_line_factory(usage=True),
+    ]
+    for line in lines:
+        billing_contact_factory(customer=line.contract.customer)
+    return lines
+
+
+@pytest.mark.parametrize("model", list(admin.site._registry), ids=lambda m: m._meta.label)
+def test_every_changelist_and_add_page_renders(staff_client, book, model):
+    assert staff_client.get(admin_url(model, "changelist")).status_code == 200
+    assert staff_client.get(admin_url(model, "add")).status_code == 200
+
+
+@pytest.mark.parametrize("model", [PaymentTerms, Customer, Product, Contract])
+def test_change_pages_render_with_their_data(staff_client, book, model):
+    obj = model.objects.first()
+    response = staff_client.get(admin_url(model, "change", obj.pk))
+    assert response.status_code == 200
+    assert f"<h2>{obj}</h2>" in response.content.decode()
+
+
+def test_customer_page_lists_its_billing_contacts_inline(staff_client, book):
+    contact = BillingContact.objects.first()
+    page = staff_client.get(admin_url(Customer, "change", contact.customer.pk)).content.decode()
+    assert f'value="{contact.email}"' in page
+
+
+def test_contract_page_shows_every_line_inline(staff_client, contract_line_factory):
+    first = contract_line_factory(description="Seats")
+    contract_line_factory(contract=first.contract, one_time=True, description="Activation fee")
+    response = staff_client.get(admin_url(Contract, "change", first.contract.pk))
+    page = response.content.decode()
+    assert 'value="Seats"' in page
+    assert 'value="Activation fee"' in page
+    (lines_formset,) = response.context["inline_admin_formsets"]
+    assert lines_formset.formset.total_form_count() == 2
+
+
+@pytest.mark.parametrize(
+    ("model", "search"), [(Customer, "CUST"), (Contract, "K-"), (Product, "SKU")]
+)
+def test_changelists_cost_the_same_few_queries_for_many_rows(
+    staff_client, contract_line_factory, model, search
+):
+    """A list page must not query once per row (no N+1): 3 rows and 15 rows cost the same."""
+    url = admin_url(model, "changelist")
+
+    def queries_for(rows: int) -> int:
+        while model.objects.count() < rows:
+            contract_line_factory()
+        with CaptureQueriesContext(connection) as queries:
+            response = staff_client.get(url, {"q": search})
+        assert response.status_code == 200
+        assert response.context["cl"].result_count == rows
+        return len(queries)
+
+    assert queries_for(3) == queries_for(15)
+
+
+def test_customer_with_email_delivery_needs_a_billing_contact(staff_client, payment_terms):
+    form = {
+        "number": "CUST-9",
+        "legal_name": "Globex",
+        "currency": "USD",
+        "payment_terms": payment_terms.pk,
+        "delivery_method": "email",
+        "contacts-TOTAL_FORMS": "1",
+        "contacts-INITIAL_FORMS": "0",
+        "contacts-0-name": "",
+        "contacts-0-email": "",
+    }
+    response = staff_client.post(admin_url(Customer, "add"), form)
+    assert response.status_code == 200
+    assert "add at least one billing contact" in response.content.decode()
+    assert not Customer.objects.exists()
+
+    form["contacts-0-email"] = "ap@globex.example"
+    response = staff_client.post(admin_url(Customer, "add"), form)
+    assert response.status_code == 302
+    assert Customer.objects.get().contacts.get().email == "ap@globex.example"
+
+
+def test_contract_line_currency_error_is_shown_and_nothing_is_saved(
+    staff_client, customer, product
+):
+    form = {
+        "number": "K-EUR",
+        "customer": customer.pk,
+        "currency": "EUR",
+        "status": "draft",
+        "start_date": "2026-01-01",
+        "end_date": "2026-12-31",
+        "not_to_exceed_0": "",
+        "not_to_exceed_1": "EUR",
+        "cost_budget_0": "",
+        "cost_budget_1": "EUR",
+        "lines-TOTAL_FORMS": "1",
+        "lines-INITIAL_FORMS": "0",
+        "lines-0-sequence": "1",
+        "lines-0-product": product.pk,
+        "lines-0-billing_model": "one_time",
+        "lines-0-quantity": "2",
+        "lines-0-unit_price_0": "500",
+        "lines-0-unit_price_1": "USD",
+        "lines-0-ssp_override_0": "450",
+        "lines-0-ssp_override_1": "EUR",
+        "lines-0-one_time_trigger": "on_shipment",
+    }
+    response = staff_client.post(admin_url(Contract, "add"), form)
+    assert response.status_code == 200
+    assert "This contract is in EUR; enter the amount in EUR, not USD." in (
+        response.content.decode()
+    )
+    assert not Contract.objects.exists()
+
+    form["lines-0-unit_price_1"] = "EUR"
+    response = staff_client.post(admin_url(Contract, "add"), form)
+    assert response.status_code == 302, response.content.decode()
+    line = ContractLine.objects.get()
+    assert (line.contract.number, line.unit_price.amount, line.service_end.isoformat()) == (
+        "K-EUR",
+        500,
+        "2026-12-31",
+    )
+
+
+def test_hold_actions_place_and_release_holds(staff_client, contract_factory):
+    contracts = contract_factory.create_batch(2)
+    url = admin_url(Contract, "changelist")
+    selected = [c.pk for c in contracts]
+    staff_client.post(url, {"action": "place_billing_hold", "_selected_action": selected})
+    assert set(Contract.objects.values_list("billing_hold", "hold_reason")) == {
+        (True, "Placed by finance from the admin")
+    }
+    staff_client.post(url, {"action": "release_billing_hold", "_selected_action": selected})
+    assert set(Contract.objects.values_list("billing_hold", "hold_reason")) == {(False, "")}
+
+
+def test_activate_action_reports_contracts_it_cannot_activate(
+    staff_client, contract_factory, contract_line_factory
+):
+    ready = contract_line_factory().contract
+    empty = contract_factory()
+    response = staff_client.post(
+        admin_url(Contract, "changelist"),
+        {"action": "activate", "_selected_action": [ready.pk, empty.pk]},
+        follow=True,
+    )
+    page = response.content.decode()
+    assert "Activated 1 contract(s)." in page
+    assert f"Contract {empty.number} has no lines; add one before activating." in page
+    assert dict(Contract.objects.values_list("number", "status")) == {
+        ready.number: "active",
+        empty.number: "draft",
+    }
