@@ -22,7 +22,7 @@ def _broker_status() -> str:
     if settings.CELERY_TASK_ALWAYS_EAGER:
         return "eager (no broker)"
     try:
-        with celery_app.connection_for_write() as conn:
+        with celery_app.connection_for_write(settings.CELERY_BROKER_URL) as conn:
             conn.ensure_connection(max_retries=1, timeout=2)
         return "ok"
     except Exception as error:

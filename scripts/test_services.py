@@ -9,6 +9,7 @@ and eager Celery, the newcomer's default. The choice is reported on standard err
 import os
 import socket
 import sys
+from urllib.parse import urlsplit
 
 LOCAL_POSTGRES = "postgres://postgres@127.0.0.1:5432/rms"
 LOCAL_REDIS = "redis://127.0.0.1:6379/0"
@@ -20,6 +21,12 @@ def answers(host: str, port: int) -> bool:
             return True
     except OSError:
         return False
+
+
+def where(url: str) -> str:
+    """Return host, port and path of a service URL, leaving out any credentials."""
+    parts = urlsplit(url)
+    return f"{parts.hostname}:{parts.port}{parts.path}"
 
 
 def main(mode: str) -> None:
@@ -36,8 +43,8 @@ def main(mode: str) -> None:
         sys.exit(f"usage: {sys.argv[0]} [auto|embedded]")
     for name, value in (("DATABASE_URL", database), ("CELERY_BROKER_URL", broker)):
         print(f"export {name}='{value}'" if value else f"unset {name}")
-    db_label = f"PostgreSQL ({database.rsplit('@', 1)[-1]})" if database else "SQLite"
-    broker_label = f"Redis ({broker.rsplit('@', 1)[-1]})" if broker else "eager Celery (no broker)"
+    db_label = f"PostgreSQL at {where(database)}" if database else "SQLite"
+    broker_label = f"Redis at {where(broker)}" if broker else "eager Celery (no broker)"
     print(f"make test: running on {db_label} with {broker_label}", file=sys.stderr)
 
 

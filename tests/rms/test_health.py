@@ -2,8 +2,6 @@
 
 import pytest
 
-from rms.celery import app as celery_app
-
 pytestmark = pytest.mark.django_db
 
 
@@ -17,10 +15,10 @@ def test_healthy_when_database_and_broker_answer(client, settings):
     assert body["status"] == "ok"
 
 
-def test_unhealthy_names_the_broker_when_it_does_not_answer(client, settings, monkeypatch):
+def test_unhealthy_names_the_broker_when_it_does_not_answer(client, settings):
     settings.CELERY_TASK_ALWAYS_EAGER = False
     # Port 9 (discard) is closed on loopback: the connection is refused at once.
-    monkeypatch.setattr(celery_app.conf, "broker_url", "redis://127.0.0.1:9/0")
+    settings.CELERY_BROKER_URL = "redis://127.0.0.1:9/0"
     response = client.get("/healthz/")
     assert response.status_code == 503
     body = response.json()
