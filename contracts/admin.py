@@ -5,14 +5,17 @@ set of rules; list pages join what they display so a page costs a fixed number o
 """
 
 from collections.abc import Callable
+from datetime import date
 
 from django.contrib import admin, messages
+from django.contrib.admin.widgets import RelatedFieldWidgetWrapper
 from django.core.exceptions import ValidationError
 from django.db.models import Count, QuerySet
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest
 
 from contracts import services
+from contracts.forms import ContractForm, ContractLineForm, CustomerForm
 from contracts.models import (
     BillingContact,
     BillingModel,
@@ -42,6 +45,20 @@ def _hold_action(kind: str, on: bool) -> Callable:
     action.short_description = f"{verb} {label} hold"
     action.allowed_permissions = ("change",)
     return action
+
+
+class NoDeleteLinksOnRelations:
+    """Drop the "delete" icon beside related-object pickers.
+
+    Next to a contract's customer or a line's product it deletes the customer or product itself,
+    one misclick away from the field being edited.
+    """
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        formfield = super().formfield_for_dbfield(db_field, request, **kwargs)
+        if formfield is not None and isinstance(formfield.widget, RelatedFieldWidgetWrapper):
+            formfield.widget.can_delete_related = False
+        return formfield
 
 
 HOLD_ACTIONS = [_hold_action(kind, on) for kind in HoldKind.ALL for on in (True, False)]
@@ -86,7 +103,11 @@ class BillingContactInline(admin.TabularInline):
 
 
 @admin.register(Customer)
-class CustomerAdmin(admin.ModelAdmin):
+class CustomerAdmin(NoDeleteLinksOnRelations, admin.ModelAdmin):
+    form = CustomerForm
+    # Explicit, because the contract-count annotation drops Meta.ordering (GROUP BY) and the
+    # autocomplete used on contracts pages would then page through unordered results.
+    ordering = ["legal_name"]
     list_display = [
         "number",
         "legal_name",
@@ -143,8 +164,9 @@ class ProductAdmin(admin.ModelAdmin):
     search_fields = ["sku", "name"]
 
 
-class ContractLineInline(admin.StackedInline):
+class ContractLineInline(NoDeleteLinksOnRelations, admin.StackedInline):
     model = ContractLine
+    form = ContractLineForm
     extra = 0
     autocomplete_fields = ["product"]
     fieldsets = [
@@ -159,17 +181,22 @@ class ContractLineInline(admin.StackedInline):
                 ]
             },
         ),
+        # The terms-<model> classes let contract-line-terms.js show only the line's own terms.
         (
             "Subscription terms",
-            {"fields": [("interval_months", "bill_timing"), ("bill_day_mode", "bill_day")]},
+            {
+                "fields": [("interval_months", "bill_timing"), ("bill_day_mode", "bill_day")],
+                "classes": ["terms-subscription"],
+            },
         ),
-        ("One-time terms", {"fields": ["one_time_trigger"]}),
+        ("One-time terms", {"fields": ["one_time_trigger"], "classes": ["terms-one_time"]}),
         ("Revenue", {"fields": [("ssp_override", "revenue_policy_override")]}),
     ]
 
 
 @admin.register(Contract)
-class ContractAdmin(admin.ModelAdmin):
+class ContractAdmin(NoDeleteLinksOnRelations, admin.ModelAdmin):
+    form = ContractForm
     list_display = [
         "number",
         "customer",
@@ -197,12 +224,15 @@ class ContractAdmin(admin.ModelAdmin):
         ("Record", {"fields": ["created_at", "updated_at"], "classes": ["collapse"]}),
     ]
 
+    class Media:
+        js = ["js/contract-line-terms.js"]
+
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         return super().get_queryset(request).prefetch_related("lines")
 
     @admin.display(description="End", ordering="end_date")
-    def end_or_evergreen(self, obj: Contract) -> str:
-        return "Evergreen" if obj.evergreen else str(obj.end_date)
+    def end_or_evergreen(self, obj: Contract) -> date | str:
+        return "Evergreen" if obj.evergreen else obj.end_date
 
     @admin.display(description="Billing models")
     def billing_models(self, obj: Contract) -> str:

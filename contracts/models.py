@@ -18,7 +18,7 @@ from djmoney.money import Money
 
 from contracts.domain import payment_terms
 from contracts.domain.payment_terms import TermsBasis
-from rms.money import round_money
+from rms.money import round_money, validate_currency_code
 
 # Prices and rates keep four places so that unit rates such as 0.0035 per API call are exact;
 # issued totals are rounded to the currency's minor unit by rms.money.round_money.
@@ -128,7 +128,10 @@ class Customer(HoldFlags):
 
     number = models.CharField("account number", max_length=32, unique=True)
     legal_name = models.CharField(max_length=255)
-    currency = CurrencyField(help_text="Default currency of this customer's contracts.")
+    currency = CurrencyField(
+        validators=[validate_currency_code],
+        help_text="Default currency of this customer's contracts.",
+    )
     payment_terms = models.ForeignKey(PaymentTerms, on_delete=models.PROTECT)
     delivery_method = models.CharField(
         max_length=8, choices=DeliveryMethod.choices, default=DeliveryMethod.EMAIL
@@ -230,7 +233,7 @@ class Contract(HoldFlags):
     number = models.CharField(max_length=32, unique=True)
     customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="contracts")
     title = models.CharField(max_length=255, blank=True)
-    currency = CurrencyField()
+    currency = CurrencyField(validators=[validate_currency_code])
     signed_date = models.DateField(null=True, blank=True, help_text="Booking date.")
     start_date = models.DateField()
     end_date = models.DateField(null=True, blank=True, help_text="Leave empty for evergreen.")

@@ -7,7 +7,8 @@ code base quantizes money.
 
 from decimal import ROUND_HALF_UP, Decimal
 
-from moneyed import Currency, Money, get_currency
+from django.core.exceptions import ValidationError
+from moneyed import CURRENCIES, Currency, Money, get_currency
 
 
 def minor_unit_exponent(currency: Currency | str) -> int:
@@ -33,3 +34,13 @@ def round_money(amount: Decimal | Money, currency: Currency | str | None = None)
     code = currency if isinstance(currency, str) else currency.code
     step = Decimal(1).scaleb(-minor_unit_exponent(code))
     return Money(amount.quantize(step, rounding=ROUND_HALF_UP), code)
+
+
+def validate_currency_code(value: str) -> None:
+    """Refuse anything but an upper-case ISO 4217 code such as USD, EUR or JPY."""
+    if value not in CURRENCIES:
+        raise ValidationError(
+            "%(value)s is not an ISO 4217 currency code (for example USD, EUR, JPY).",
+            params={"value": value},
+            code="invalid_currency",
+        )

@@ -1,6 +1,6 @@
 """The back office as a finance user meets it: every page renders, lists stay cheap, actions act."""
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import pytest
 from django.contrib import admin
@@ -16,6 +16,7 @@ from django_celery_beat.models import (
     PeriodicTask,
     SolarSchedule,
 )
+from djmoney.money import Money
 from rest_framework.authtoken.models import Token
 
 from contracts.models import (
@@ -132,48 +133,74 @@ def test_customer_with_email_delivery_needs_a_billing_contact(staff_client, paym
     assert Customer.objects.get().contacts.get().email == "ap@globex.example"
 
 
-def test_contract_line_currency_error_is_shown_and_nothing_is_saved(
-    staff_client, customer, product
-):
-    form = {
+@pytest.fixture
+def contract_form(customer_factory, product):
+    """The add-contract form as the admin posts it: one one-time line, amounts without currency."""
+    customer = customer_factory(currency="EUR")
+    return {
         "number": "K-EUR",
         "customer": customer.pk,
-        "currency": "EUR",
+        "currency": "",
         "status": "draft",
         "start_date": "2026-01-01",
         "end_date": "2026-12-31",
-        "not_to_exceed_0": "",
-        "not_to_exceed_1": "EUR",
-        "cost_budget_0": "",
-        "cost_budget_1": "EUR",
+        "not_to_exceed": "20000",
+        "cost_budget": "",
         "lines-TOTAL_FORMS": "1",
         "lines-INITIAL_FORMS": "0",
         "lines-0-sequence": "1",
         "lines-0-product": product.pk,
         "lines-0-billing_model": "one_time",
         "lines-0-quantity": "2",
-        "lines-0-unit_price_0": "500",
-        "lines-0-unit_price_1": "USD",
-        "lines-0-ssp_override_0": "450",
-        "lines-0-ssp_override_1": "EUR",
+        "lines-0-unit_price": "500",
+        "lines-0-ssp_override": "450.1234",
         "lines-0-one_time_trigger": "on_shipment",
     }
-    response = staff_client.post(admin_url(Contract, "add"), form)
-    assert response.status_code == 200
-    assert "This contract is in EUR; enter the amount in EUR, not USD." in (
-        response.content.decode()
-    )
-    assert not Contract.objects.exists()
 
-    form["lines-0-unit_price_1"] = "EUR"
-    response = staff_client.post(admin_url(Contract, "add"), form)
-    assert response.status_code == 302, response.content.decode()
-    line = ContractLine.objects.get()
-    assert (line.contract.number, line.unit_price.amount, line.service_end.isoformat()) == (
-        "K-EUR",
-        500,
-        "2026-12-31",
-    )
+
+def test_amounts_are_entered_in_the_contract_currency_taken_from_the_customer(
+    staff_client, contract_form
+):
+    response = staff_client.post(admin_url(Contract, "add"), contract_form)
+    assert response.status_code == 302, response.context["errors"]
+    line = ContractLine.objects.select_related("contract").get()
+    assert line.contract.currency == "EUR"
+    assert line.contract.not_to_exceed == Money("20000", "EUR")
+    assert line.contract.cost_budget is None
+    assert (line.unit_price, line.ssp_override) == (Money("500", "EUR"), Money("450.1234", "EUR"))
+    assert line.service_end == date(2026, 12, 31)
+
+    page = staff_client.get(admin_url(Contract, "change", line.contract.pk)).content.decode()
+    assert 'name="lines-0-unit_price" value="500.00"' in page  # not 500.0000
+    assert 'name="lines-0-ssp_override" value="450.1234"' in page  # 4 places kept
+
+
+def test_empty_billing_model_takes_the_products_default(staff_client, contract_form, product):
+    contract_form["lines-0-billing_model"] = ""
+    product.default_billing_model = "one_time"
+    product.save()
+    assert staff_client.post(admin_url(Contract, "add"), contract_form).status_code == 302
+    assert ContractLine.objects.get().billing_model == "one_time"
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("currency", "eur", "Select a valid choice. eur is not one of the available choices."),
+        ("lines-0-unit_price", "-1", "Ensure this value is greater than or equal to 0."),
+        ("not_to_exceed", "abc", "Enter a number."),
+        ("lines-0-one_time_trigger", "", "Choose whether this line bills on order or shipment."),
+    ],
+)
+def test_bad_input_is_named_on_the_page_and_nothing_is_saved(
+    staff_client, contract_form, field, value, message
+):
+    contract_form[field] = value
+    response = staff_client.post(admin_url(Contract, "add"), contract_form)
+    assert response.status_code == 200
+    assert message in response.content.decode()
+    assert not Contract.objects.exists()
+    assert not ContractLine.objects.exists()
 
 
 def test_hold_actions_place_and_release_holds(staff_client, contract_factory):
