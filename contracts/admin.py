@@ -124,8 +124,9 @@ class CustomerAdmin(NoDeleteLinksOnRelations, admin.ModelAdmin):
     actions = HOLD_ACTIONS
     readonly_fields = ["created_at", "updated_at"]
     fieldsets = [
-        (None, {"fields": ["number", "legal_name", "currency", "tax_id"]}),
-        ("Invoicing", {"fields": ["payment_terms", "delivery_method"]}),
+        (None, {"fields": ["number", "legal_name", "currency"]}),
+        ("Invoicing", {"fields": ["payment_terms", "delivery_method", "invoice_review"]}),
+        ("Tax", {"fields": ["tax_id", "tax_rate"]}),
         (
             "Billing address",
             {
@@ -229,6 +230,10 @@ class ContractAdmin(NoDeleteLinksOnRelations, admin.ModelAdmin):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         return super().get_queryset(request).prefetch_related("lines")
+
+    def save_related(self, request: HttpRequest, form, formsets, change: bool) -> None:
+        super().save_related(request, form, formsets, change)
+        services.contract_terms_announce(contract=form.instance)
 
     @admin.display(description="End", ordering="end_date")
     def end_or_evergreen(self, obj: Contract) -> date | str:

@@ -121,10 +121,19 @@ class PaymentTerms(models.Model):
         return payment_terms.describe(basis=TermsBasis(self.basis), days=self.days)
 
 
+TAX_RATE_DIGITS = {"max_digits": 7, "decimal_places": 4}
+TAX_RATE_RANGE = [MinValueValidator(Decimal(0)), MaxValueValidator(Decimal(100))]
+
+
 class Customer(HoldFlags):
     class DeliveryMethod(models.TextChoices):
         EMAIL = "email", "Email to billing contacts"
         NONE = "none", "None (download only)"
+
+    class InvoiceReview(models.TextChoices):
+        DEFAULT = "default", "As the installation is set (RMS_INVOICE_REVIEW)"
+        REVIEW = "review", "Created as drafts for review"
+        ISSUE = "issue", "Issued straight away"
 
     number = models.CharField("account number", max_length=32, unique=True)
     legal_name = models.CharField(max_length=255)
@@ -136,7 +145,17 @@ class Customer(HoldFlags):
     delivery_method = models.CharField(
         max_length=8, choices=DeliveryMethod.choices, default=DeliveryMethod.EMAIL
     )
+    invoice_review = models.CharField(
+        max_length=8, choices=InvoiceReview.choices, default=InvoiceReview.DEFAULT
+    )
     tax_id = models.CharField("tax ID", max_length=64, blank=True)
+    tax_rate = models.DecimalField(
+        "tax rate (%)",
+        **TAX_RATE_DIGITS,
+        default=Decimal(0),
+        validators=TAX_RATE_RANGE,
+        help_text="Charged on every invoice line unless the product sets its own rate.",
+    )
     address_line1 = models.CharField(max_length=255, blank=True)
     address_line2 = models.CharField(max_length=255, blank=True)
     city = models.CharField(max_length=128, blank=True)
@@ -205,6 +224,14 @@ class Product(models.Model):
         help_text="Price per unit when sold on its own; drives the ASC 606 allocation.",
     )
     unit_of_measure = models.CharField(max_length=32, default="unit")
+    tax_rate = models.DecimalField(
+        "tax rate (%)",
+        **TAX_RATE_DIGITS,
+        null=True,
+        blank=True,
+        validators=TAX_RATE_RANGE,
+        help_text="Overrides the customer's rate for this product (e.g. 0 for exempt items).",
+    )
     default_billing_model = models.CharField(max_length=16, choices=BillingModel.choices)
     revenue_policy = models.CharField(max_length=20, choices=RevenuePolicy.choices)
     active = models.BooleanField(default=True)
@@ -369,6 +396,9 @@ class ContractLine(models.Model):
 
     # One-time terms.
     one_time_trigger = models.CharField(max_length=12, choices=OneTimeTrigger.choices, blank=True)
+
+    # Maintained by billing: bill dates before this day are materialized as billing events.
+    scheduled_through = models.DateField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["contract", "sequence", "id"]

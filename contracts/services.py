@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from contracts.models import Contract, Customer, HoldFlags
+from contracts.signals import contract_terms_changed
 
 
 class HoldKind:
@@ -57,4 +58,10 @@ def contract_activate(*, contract: Contract) -> Contract:
         raise ValidationError(f"Contract {row.number} has no lines; add one before activating.")
     row.status = Contract.Status.ACTIVE
     row.save(update_fields=["status", "updated_at"])
+    contract_terms_announce(contract=row)
     return row
+
+
+def contract_terms_announce(*, contract: Contract) -> None:
+    """Tell listeners (billing) after commit that the contract's terms may have changed."""
+    transaction.on_commit(lambda: contract_terms_changed.send(sender=Contract, contract=contract))

@@ -116,14 +116,21 @@ MEDIA_ROOT = env.path("DJANGO_MEDIA_ROOT", default=BASE_DIR / "media")
 # migrations, so every ISO 4217 currency stays allowed and each record names its own.
 
 # Celery: eager (inline, errors propagate) until a broker is named.
-CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="")
-CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
+_broker = env.str("CELERY_BROKER_URL", default="")
+CELERY_TASK_ALWAYS_EAGER = not _broker
 CELERY_TASK_EAGER_PROPAGATES = True
-CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default=CELERY_BROKER_URL or None)
+# Eager calls still build a producer to serialize arguments; the in-memory transport keeps it
+# from looking for an AMQP server on localhost.
+CELERY_BROKER_URL = _broker or "memory://"
+CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default=_broker or None)
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+
+# Billing: invoices of a bill run wait as drafts for review (True) or are issued at once (False);
+# a customer can override this either way.
+RMS_INVOICE_REVIEW = env.bool("RMS_INVOICE_REVIEW", default=False)
 
 # Email: console output until an EMAIL_URL (smtp://user:pass@host:587/?tls=True) is given.
 EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")

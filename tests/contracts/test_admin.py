@@ -1,23 +1,11 @@
 """The back office as a finance user meets it: every page renders, lists stay cheap, actions act."""
 
-from datetime import UTC, date, datetime
+from datetime import date
 
 import pytest
-from django.contrib import admin
-from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
-from django.urls import reverse
-from django_celery_beat.models import (
-    ClockedSchedule,
-    CrontabSchedule,
-    IntervalSchedule,
-    PeriodicTask,
-    SolarSchedule,
-)
 from djmoney.money import Money
-from rest_framework.authtoken.models import Token
 
 from contracts.models import (
     BillingContact,
@@ -26,26 +14,14 @@ from contracts.models import (
     Customer,
     Product,
 )
+from tests.admin_urls import admin_url
 
 pytestmark = pytest.mark.django_db
 
 
-def admin_url(model, view: str, *args) -> str:
-    return reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_{view}", args=args)
-
-
 @pytest.fixture
-def book(contract_line_factory, billing_contact_factory, staff_client):
-    """A small book: contracts with lines of every billing model, a contact per customer, and
-    one row of every other model the admin shows (groups, tokens, beat schedules)."""
-    user = get_user_model().objects.get(username="finance")
-    Token.objects.create(user=user)
-    Group.objects.create(name="Billing clerks")
-    every_minute = IntervalSchedule.objects.create(every=1, period=IntervalSchedule.MINUTES)
-    PeriodicTask.objects.create(name="Nightly bill run", task="noop", interval=every_minute)
-    ClockedSchedule.objects.create(clocked_time=datetime(2026, 12, 1, tzinfo=UTC))
-    CrontabSchedule.objects.create(minute="0", hour="2")
-    SolarSchedule.objects.create(event="sunrise", latitude=52.52, longitude=13.40)
+def book(contract_line_factory, billing_contact_factory):
+    """Contracts with lines of every billing model, and a billing contact per customer."""
     lines = [
         contract_line_factory(),
         contract_line_factory(one_time=True),
@@ -55,21 +31,6 @@ def book(contract_line_factory, billing_contact_factory, staff_client):
     for line in lines:
         billing_contact_factory(customer=line.contract.customer)
     return lines
-
-
-@pytest.mark.parametrize("model", list(admin.site._registry), ids=lambda m: m._meta.label)
-def test_every_changelist_and_add_page_renders(staff_client, book, model):
-    assert staff_client.get(admin_url(model, "changelist")).status_code == 200
-    assert staff_client.get(admin_url(model, "add")).status_code == 200
-
-
-@pytest.mark.parametrize("model", list(admin.site._registry), ids=lambda m: m._meta.label)
-def test_every_change_page_renders_its_record(staff_client, book, model):
-    obj = model.objects.first()
-    assert obj is not None, f"add a {model._meta.verbose_name} to the book fixture"
-    response = staff_client.get(admin_url(model, "change", obj.pk))
-    assert response.status_code == 200
-    assert f"<h2>{obj}</h2>" in response.content.decode()
 
 
 def test_customer_page_lists_its_billing_contacts_inline(staff_client, book):
@@ -85,8 +46,9 @@ def test_contract_page_shows_every_line_inline(staff_client, contract_line_facto
     page = response.content.decode()
     assert 'value="Seats"' in page
     assert 'value="Activation fee"' in page
-    (lines_formset,) = response.context["inline_admin_formsets"]
-    assert lines_formset.formset.total_form_count() == 2
+    lines_formset = response.context["inline_admin_formsets"][0].formset
+    assert lines_formset.prefix == "lines"
+    assert lines_formset.total_form_count() == 2
 
 
 @pytest.mark.parametrize(
@@ -117,6 +79,8 @@ def test_customer_with_email_delivery_needs_a_billing_contact(staff_client, paym
         "currency": "USD",
         "payment_terms": payment_terms.pk,
         "delivery_method": "email",
+        "invoice_review": "default",
+        "tax_rate": "0",
         "contacts-TOTAL_FORMS": "1",
         "contacts-INITIAL_FORMS": "0",
         "contacts-0-name": "",
@@ -155,6 +119,9 @@ def contract_form(customer_factory, product):
         "lines-0-unit_price": "500",
         "lines-0-ssp_override": "450.1234",
         "lines-0-one_time_trigger": "on_shipment",
+        # The read-only billing schedule inline still posts its management form.
+        "billing_events-TOTAL_FORMS": "0",
+        "billing_events-INITIAL_FORMS": "0",
     }
 
 

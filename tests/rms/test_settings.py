@@ -59,7 +59,7 @@ def test_embedded_default_is_sqlite_eager_celery_and_console_email():
     assert found["engine"] == "django.db.backends.sqlite3"
     assert found["name"] == str(ROOT / "db.sqlite3")
     assert found["eager"] is True
-    assert found["broker"] == ""
+    assert found["broker"] == "memory://"
     assert found["email"] == "django.core.mail.backends.console.EmailBackend"
     assert found["debug"] is True
 

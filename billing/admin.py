@@ -1,0 +1,242 @@
+"""Billing in the back office: invoices to review and issue, bill-run history, what is due and
+what is held, shipments; and, on each contract's page, its billing history and what comes next.
+"""
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin.helpers import ActionForm
+from django.core.exceptions import ValidationError
+from django.db.models import Q, QuerySet
+from django.http import HttpRequest
+from django.utils import timezone
+
+from billing import invoicing
+from billing.models import BillingEvent, BillRun, BillRunChunk, Invoice, InvoiceLine, Shipment
+from billing.shipments import shipment_check, shipment_record
+from contracts.admin import ContractAdmin
+from contracts.models import Contract
+
+
+class ReadOnlyInline(admin.TabularInline):
+    """An inline that shows history: nothing added, changed or deleted from it."""
+
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
+class InvoiceLineInline(ReadOnlyInline):
+    model = InvoiceLine
+    fields = [
+        "position",
+        "description",
+        "period_start",
+        "period_end",
+        "quantity",
+        "unit_price",
+        "amount",
+        "tax_rate",
+        "tax_amount",
+        "voided",
+    ]
+
+
+class InvoiceActionForm(ActionForm):
+    void_reason = forms.CharField(required=False, label="Reason (to void)")
+
+
+@admin.register(Invoice)
+class InvoiceAdmin(admin.ModelAdmin):
+    list_display = [
+        "__str__",
+        "customer",
+        "status",
+        "invoice_date",
+        "due_date",
+        "total",
+        "delivery_held",
+        "bill_run",
+    ]
+    list_filter = ["status", "delivery_held", "currency", "invoice_date", "issue_date"]
+    search_fields = ["number", "customer__legal_name", "customer__number"]
+    list_select_related = ["customer", "bill_run"]
+    date_hierarchy = "invoice_date"
+    inlines = [InvoiceLineInline]
+    action_form = InvoiceActionForm
+    actions = ["issue", "void"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # invoices come from bill runs and milestones, never typed in
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False  # history: void instead
+
+    def get_readonly_fields(self, request: HttpRequest, obj=None) -> list[str]:
+        return [field.name for field in Invoice._meta.fields]
+
+    @admin.action(description="Issue selected drafts (number and date them today)")
+    def issue(self, request: HttpRequest, queryset: QuerySet) -> None:
+        issued = 0
+        for invoice in queryset.order_by("pk"):
+            try:
+                invoicing.invoice_issue(invoice=invoice, issue_date=timezone.localdate())
+                issued += 1
+            except ValidationError as error:
+                self.message_user(request, " ".join(error.messages), messages.ERROR)
+        if issued:
+            self.message_user(request, f"Issued {issued} invoice(s).", messages.SUCCESS)
+
+    @admin.action(description="Void selected (what they billed goes to the next run)")
+    def void(self, request: HttpRequest, queryset: QuerySet) -> None:
+        reason = request.POST.get("void_reason", "")
+        voided = 0
+        for invoice in queryset:
+            try:
+                invoicing.invoice_void(invoice=invoice, reason=reason)
+                voided += 1
+            except ValidationError as error:
+                self.message_user(request, f"{invoice}: {' '.join(error.messages)}", messages.ERROR)
+        if voided:
+            self.message_user(request, f"Voided {voided} invoice(s).", messages.SUCCESS)
+
+
+class HeldFilter(admin.SimpleListFilter):
+    title = "billing hold"
+    parameter_name = "held"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Held (contract or customer)"), ("no", "Not held")]
+
+    def queryset(self, request, queryset):
+        held = Q(contract__billing_hold=True) | Q(customer__billing_hold=True)
+        if self.value() == "yes":
+            return queryset.filter(held)
+        if self.value() == "no":
+            return queryset.exclude(held)
+        return queryset
+
+
+@admin.register(BillingEvent)
+class BillingEventAdmin(admin.ModelAdmin):
+    """Every charge that comes due; filter "pending" + "held" for what a hold keeps back."""
+
+    list_display = [
+        "bill_date",
+        "contract",
+        "customer",
+        "kind",
+        "description",
+        "amount",
+        "status",
+        "hold_reason",
+    ]
+    list_filter = ["status", "kind", HeldFilter, "bill_date"]
+    search_fields = ["contract__number", "customer__legal_name", "description"]
+    list_select_related = ["contract", "customer"]
+    date_hierarchy = "bill_date"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    @admin.display(description="Hold")
+    def hold_reason(self, event: BillingEvent) -> str:
+        reasons = [
+            f"{label}: {holder.hold_reason or 'no reason given'}"
+            for label, holder in (("customer", event.customer), ("contract", event.contract))
+            if holder.billing_hold
+        ]
+        return "; ".join(reasons) or "—"
+
+
+class BillRunChunkInline(ReadOnlyInline):
+    model = BillRunChunk
+    fields = ["index", "status", "invoices_created", "events_invoiced", "error", "finished_at"]
+
+
+@admin.register(BillRun)
+class BillRunAdmin(admin.ModelAdmin):
+    list_display = [
+        "__str__",
+        "status",
+        "started_at",
+        "finished_at",
+        "invoices_created",
+        "invoices_issued",
+        "events_invoiced",
+        "events_held",
+        "chunks_total",
+    ]
+    list_filter = ["status"]
+    inlines = [BillRunChunkInline]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # started by the schedule, `manage.py run_billing` or the API
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
+class ShipmentForm(forms.ModelForm):
+    class Meta:
+        model = Shipment
+        fields = ["line", "shipped_on", "quantity", "reference"]
+
+    def clean(self) -> dict:
+        """Check with the service's own rules, so the page names the field at fault."""
+        cleaned = super().clean()
+        if not self.errors:
+            shipment_check(
+                line=cleaned["line"],
+                shipped_on=cleaned["shipped_on"],
+                quantity=cleaned["quantity"],
+            )
+        return cleaned
+
+
+@admin.register(Shipment)
+class ShipmentAdmin(admin.ModelAdmin):
+    list_display = ["shipped_on", "line", "quantity", "reference"]
+    search_fields = ["line__contract__number", "reference"]
+    raw_id_fields = ["line"]
+    form = ShipmentForm
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return obj is None  # a recorded shipment is history: record another to correct
+
+    def save_model(self, request: HttpRequest, obj: Shipment, form, change: bool) -> None:
+        saved = shipment_record(
+            line=obj.line,
+            shipped_on=obj.shipped_on,
+            quantity=obj.quantity,
+            reference=obj.reference,
+        )
+        obj.pk = saved.pk
+
+
+class BillingEventInline(ReadOnlyInline):
+    """The contract's billing, past and coming: what was invoiced and what is due next."""
+
+    model = BillingEvent
+    verbose_name_plural = "Billing schedule (past and upcoming)"
+    fields = ["bill_date", "kind", "description", "quantity", "amount", "status"]
+    ordering = ["bill_date", "line__sequence"]
+    max_num = 0
+
+
+class ContractWithBillingAdmin(ContractAdmin):
+    inlines = [*ContractAdmin.inlines, BillingEventInline]
+
+
+admin.site.unregister(Contract)
+admin.site.register(Contract, ContractWithBillingAdmin)

@@ -1,0 +1,261 @@
+"""What comes due, and the invoices that bill it.
+
+A ``BillingEvent`` is the unit that gets invoiced: one subscription period, one one-time item,
+one shipment (and, with their issues, one usage charge or milestone). Events are materialized
+from contract lines ahead of time, so a user sees a line's upcoming and past billing, and a bill
+run moves each due event to invoiced exactly once: the database refuses a second live invoice
+line for the same event, whatever the code does.
+"""
+
+from django.db import models
+from django.db.models import F, Q
+from djmoney.models.fields import CurrencyField, MoneyField
+
+from contracts.models import MONEY_DIGITS, Contract, ContractLine, Customer
+
+
+class BillingEvent(models.Model):
+    class Kind(models.TextChoices):
+        SUBSCRIPTION = "subscription", "Subscription period"
+        ONE_TIME = "one_time", "One-time item"
+        SHIPMENT = "shipment", "Shipment"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        INVOICED = "invoiced", "Invoiced"
+
+    # Pending events go with a deleted line; invoiced ones protect it through their invoice line.
+    line = models.ForeignKey(ContractLine, on_delete=models.CASCADE, related_name="billing_events")
+    # Denormalized from the line so that a run finds due work per customer with one index.
+    contract = models.ForeignKey(Contract, on_delete=models.PROTECT, related_name="billing_events")
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="billing_events")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    source_key = models.CharField(
+        max_length=64,
+        help_text="What this event bills within its line: a period start, 'order', a shipment.",
+    )
+    bill_date = models.DateField()
+    period_start = models.DateField()
+    period_end = models.DateField(help_text="Last day of the period (inclusive).")
+    quantity = models.DecimalField(max_digits=19, decimal_places=4)
+    unit_price = MoneyField(**MONEY_DIGITS)
+    amount = MoneyField(**MONEY_DIGITS)
+    description = models.CharField(max_length=255)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["bill_date", "line_id", "period_start"]
+        indexes = [models.Index(fields=["status", "bill_date", "customer"])]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["line", "source_key"], name="billing_event_unique_per_line_source"
+            ),
+            models.CheckConstraint(
+                condition=Q(period_end__gte=F("period_start")),
+                name="billing_event_period_in_order",
+            ),
+            models.CheckConstraint(
+                condition=Q(amount_currency=F("unit_price_currency")),
+                name="billing_event_one_currency",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.contract_id}/{self.line_id} {self.description}"
+
+
+class Shipment(models.Model):
+    """Units of a one-time line delivered on a date; each shipment bills what it shipped."""
+
+    line = models.ForeignKey(ContractLine, on_delete=models.PROTECT, related_name="shipments")
+    shipped_on = models.DateField()
+    quantity = models.DecimalField(max_digits=19, decimal_places=4)
+    reference = models.CharField(max_length=128, blank=True, help_text="Delivery note, tracking.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["line", "shipped_on", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(quantity__gt=0),
+                name="shipment_quantity_positive",
+                violation_error_message="A shipment ships more than zero units.",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.quantity.normalize():f} units of line {self.line_id} on {self.shipped_on}"
+
+
+class BillRun(models.Model):
+    """One run of the billing engine for an ``as_of`` date: what it found, did and failed at."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running", "Running"
+        COMPLETED = "completed", "Completed"
+        FAILED = "failed", "Failed"
+
+    as_of = models.DateField(help_text="Everything due on or before this date is billed.")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.RUNNING)
+    triggered_by = models.CharField(max_length=150, blank=True)
+    started_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    chunks_total = models.PositiveIntegerField(default=0)
+    chunks_done = models.PositiveIntegerField(default=0)
+    events_invoiced = models.PositiveIntegerField(default=0)
+    events_held = models.PositiveIntegerField(default=0)
+    invoices_created = models.PositiveIntegerField(default=0)
+    invoices_issued = models.PositiveIntegerField(default=0)
+    errors = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+
+    def __str__(self) -> str:
+        return f"Bill run #{self.pk} as of {self.as_of}"
+
+
+class BillRunChunk(models.Model):
+    """A slice of a run's customers, invoiced in one transaction by whichever worker takes it.
+
+    Its status makes a redelivered task harmless: a chunk that is done is not done again.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    run = models.ForeignKey(BillRun, on_delete=models.CASCADE, related_name="chunks")
+    index = models.PositiveIntegerField()
+    customer_ids = models.JSONField()
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
+    events_invoiced = models.PositiveIntegerField(default=0)
+    invoices_created = models.PositiveIntegerField(default=0)
+    invoices_issued = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["run", "index"]
+        constraints = [
+            models.UniqueConstraint(fields=["run", "index"], name="bill_run_chunk_unique_index")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.run} chunk {self.index}"
+
+
+class InvoiceSequence(models.Model):
+    """The last number used in a series and year; locked while numbers are taken (gapless)."""
+
+    series = models.CharField(max_length=8)
+    year = models.PositiveSmallIntegerField()
+    last_number = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["series", "year"], name="invoice_sequence_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.series}-{self.year}: {self.last_number}"
+
+
+class Invoice(models.Model):
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        ISSUED = "issued", "Issued"
+        VOID = "void", "Void"
+
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="invoices")
+    currency = CurrencyField()
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.DRAFT)
+    bill_run = models.ForeignKey(
+        BillRun, on_delete=models.SET_NULL, null=True, blank=True, related_name="invoices"
+    )
+    series = models.CharField(max_length=8, default="INV")
+    year = models.PositiveSmallIntegerField(null=True, blank=True)
+    sequence_number = models.PositiveIntegerField(null=True, blank=True)
+    number = models.CharField(max_length=32, blank=True, help_text="Assigned when issued.")
+    invoice_date = models.DateField(help_text="The bill run's date; the issue date once issued.")
+    issue_date = models.DateField(null=True, blank=True)
+    due_date = models.DateField(null=True, blank=True)
+    subtotal = MoneyField(**MONEY_DIGITS)
+    tax_total = MoneyField(**MONEY_DIGITS)
+    total = MoneyField(**MONEY_DIGITS)
+    # Frozen at issue, so that a later change to the customer does not rewrite a sent invoice.
+    bill_to_name = models.CharField(max_length=255, blank=True)
+    bill_to_address = models.TextField(blank=True)
+    payment_terms_text = models.CharField(max_length=64, blank=True)
+    delivery_held = models.BooleanField(
+        default=False, help_text="Issued under a delivery hold: not to be sent until released."
+    )
+    void_reason = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    issued_at = models.DateTimeField(null=True, blank=True)
+    voided_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-invoice_date", "-id"]
+        indexes = [models.Index(fields=["customer", "status"])]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["series", "year", "sequence_number"],
+                condition=Q(sequence_number__isnull=False),
+                name="invoice_number_unique_in_series_year",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="issued")
+                | Q(sequence_number__isnull=False, issue_date__isnull=False),
+                name="invoice_issued_has_number_and_date",
+            ),
+            models.CheckConstraint(
+                condition=Q(total=F("subtotal") + F("tax_total")),
+                name="invoice_total_is_subtotal_plus_tax",
+            ),
+            models.CheckConstraint(
+                condition=Q(subtotal_currency=F("currency"))
+                & Q(tax_total_currency=F("currency"))
+                & Q(total_currency=F("currency")),
+                name="invoice_one_currency",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.number or f"Draft {self.pk}"
+
+
+class InvoiceLine(models.Model):
+    invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="lines")
+    event = models.ForeignKey(BillingEvent, on_delete=models.PROTECT, related_name="invoice_lines")
+    contract_line = models.ForeignKey(
+        ContractLine, on_delete=models.PROTECT, related_name="invoice_lines"
+    )
+    position = models.PositiveIntegerField()
+    description = models.CharField(max_length=255)
+    period_start = models.DateField()
+    period_end = models.DateField()
+    quantity = models.DecimalField(max_digits=19, decimal_places=4)
+    unit_price = MoneyField(**MONEY_DIGITS)
+    amount = MoneyField(**MONEY_DIGITS)
+    tax_rate = models.DecimalField(max_digits=7, decimal_places=4, default=0)
+    tax_amount = MoneyField(**MONEY_DIGITS)
+    # Copied from the invoice when it is voided, so that the unique constraint below can tell
+    # a live billing of an event from a voided one.
+    voided = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["invoice", "position"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["event"],
+                condition=Q(voided=False),
+                name="invoice_line_bills_event_once",
+                violation_error_message="This billing event is already on a live invoice.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.invoice} · {self.description}"

@@ -1,0 +1,187 @@
+"""Materializing billing events from contract lines (the schedule of what comes due).
+
+The pure modules say what a line bills and when; this module keeps the stored events in step with
+them. Pending events follow the line (a price or quantity changed before billing changes what is
+due); invoiced events are history and are never touched. Each line records how far it has been
+scheduled, so a bill run only schedules the lines whose horizon it has reached.
+"""
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from django.db import transaction
+from djmoney.money import Money
+
+from billing.domain.periods import add_months
+from billing.domain.subscriptions import (
+    BillTiming,
+    Charge,
+    SubscriptionTerms,
+    one_time_charge,
+    subscription_charges,
+)
+from billing.models import BillingEvent
+from contracts.models import BillingModel, Contract, ContractLine, Customer, OneTimeTrigger
+
+# Evergreen lines are scheduled this far past the run date: far enough for a user to see the
+# coming year, short enough that a run tops up a few events per line, not hundreds.
+EVERGREEN_HORIZON_MONTHS = 12
+# Lines are scheduled in batches of this size: one read of their events and three bulk writes
+# per batch, whatever the number of periods.
+SCHEDULE_BATCH_SIZE = 2_000
+
+
+@dataclass(frozen=True)
+class ScheduleChange:
+    created: int = 0
+    updated: int = 0
+    deleted: int = 0
+
+    def __add__(self, other: "ScheduleChange") -> "ScheduleChange":
+        return ScheduleChange(
+            self.created + other.created,
+            self.updated + other.updated,
+            self.deleted + other.deleted,
+        )
+
+
+def schedule_horizon(line: ContractLine, *, as_of: date) -> date:
+    """Return the exclusive date up to which a line's bill dates are materialized."""
+    if line.service_end is not None:
+        # Arrears bill the day after the period ends: one day past the last day of service.
+        return line.service_end + timedelta(days=2)
+    return add_months(as_of, EVERGREEN_HORIZON_MONTHS, anchor_day=as_of.day)
+
+
+def line_charges(line: ContractLine, *, through: date) -> dict[str, tuple[str, Charge]]:
+    """Return what a line bills with a bill date before ``through``, keyed by source key.
+
+    Shipment-triggered one-time lines bill per shipment (see ``shipment_record``), so their
+    schedule is empty here.
+    """
+    currency = line.contract.currency
+    if line.billing_model == BillingModel.SUBSCRIPTION:
+        terms = SubscriptionTerms(
+            service_start=line.service_start,
+            service_end=line.service_end,
+            interval_months=line.interval_months,
+            bill_day=line.bill_day if line.bill_day_mode == "calendar_day" else None,
+            timing=BillTiming(line.bill_timing),
+            quantity=line.quantity,
+            unit_price=line.unit_price.amount,
+            currency=currency,
+        )
+        return {
+            charge.period.start.isoformat(): (BillingEvent.Kind.SUBSCRIPTION, charge)
+            for charge in subscription_charges(terms, through=through)
+        }
+    if (
+        line.billing_model == BillingModel.ONE_TIME
+        and line.one_time_trigger == OneTimeTrigger.ON_ORDER
+        and line.service_start < through
+    ):
+        charge = one_time_charge(
+            bill_date=line.service_start,
+            quantity=line.quantity,
+            unit_price=line.unit_price.amount,
+            currency=currency,
+            description=line.description or line.product.name,
+        )
+        return {"order": (BillingEvent.Kind.ONE_TIME, charge)}
+    return {}
+
+
+def event_from_charge(line: ContractLine, kind: str, key: str, charge: Charge) -> BillingEvent:
+    """Build (without saving) the stored event for one charge of a line."""
+    return BillingEvent(
+        line=line,
+        contract=line.contract,
+        customer=line.contract.customer,
+        kind=kind,
+        source_key=key,
+        bill_date=charge.bill_date,
+        period_start=charge.period.start,
+        period_end=charge.period.last_day,
+        quantity=charge.quantity,
+        unit_price=Money(charge.unit_price, charge.amount.currency),
+        amount=charge.amount,
+        description=charge.description,
+    )
+
+
+# What a refresh may change on a pending event (the customer too, if a contract changed hands).
+SCHEDULED_FIELDS = [
+    "customer_id",
+    "bill_date",
+    "period_start",
+    "period_end",
+    "quantity",
+    "unit_price",
+    "amount",
+    "description",
+]
+
+
+def _differs(stored: BillingEvent, proposed: BillingEvent) -> bool:
+    return any(getattr(stored, f) != getattr(proposed, f) for f in SCHEDULED_FIELDS)
+
+
+def lock_customers(customer_ids: Iterable[int]) -> list[int]:
+    """Lock customers in id order: one writer of a customer's billing at a time, no deadlocks."""
+    return list(
+        Customer.objects.filter(pk__in=set(customer_ids))
+        .order_by("pk")
+        .select_for_update()
+        .values_list("pk", flat=True)
+    )
+
+
+@transaction.atomic
+def schedule_refresh(*, lines: Iterable[ContractLine], as_of: date) -> ScheduleChange:
+    """Bring the stored events of ``lines`` in step with their terms, up to each line's horizon.
+
+    Pending events that no longer match are updated or removed, missing ones are created, and
+    invoiced events are left alone. Only lines of active contracts are scheduled. Runs under the
+    customers' row locks, so that a bill run never invoices an event while it is being replaced.
+    """
+    lines = [line for line in lines if line.contract.status == Contract.Status.ACTIVE]
+    change = ScheduleChange()
+    for start in range(0, len(lines), SCHEDULE_BATCH_SIZE):
+        change += _refresh_batch(lines[start : start + SCHEDULE_BATCH_SIZE], as_of=as_of)
+    return change
+
+
+def _refresh_batch(lines: list[ContractLine], *, as_of: date) -> ScheduleChange:
+    lock_customers(line.contract.customer_id for line in lines)
+    stored: dict[tuple[int, str], BillingEvent] = {
+        (event.line_id, event.source_key): event
+        for event in BillingEvent.objects.filter(
+            line__in=lines,
+            kind__in=[BillingEvent.Kind.SUBSCRIPTION, BillingEvent.Kind.ONE_TIME],
+        )
+    }
+    to_create, to_update, to_delete = [], [], []
+    for line in lines:
+        line.scheduled_through = schedule_horizon(line, as_of=as_of)
+        proposed = {
+            key: event_from_charge(line, kind, key, charge)
+            for key, (kind, charge) in line_charges(line, through=line.scheduled_through).items()
+        }
+        for key, event in proposed.items():
+            current = stored.pop((line.pk, key), None)
+            if current is None:
+                to_create.append(event)
+            elif current.status == BillingEvent.Status.PENDING and _differs(current, event):
+                for field in SCHEDULED_FIELDS:
+                    setattr(current, field, getattr(event, field))
+                to_update.append(current)
+    # What is left in ``stored`` is no longer scheduled: drop it unless it was billed already.
+    to_delete = [e.pk for e in stored.values() if e.status == BillingEvent.Status.PENDING]
+    BillingEvent.objects.bulk_create(to_create)
+    BillingEvent.objects.bulk_update(
+        to_update, [*SCHEDULED_FIELDS, "unit_price_currency", "amount_currency"]
+    )
+    BillingEvent.objects.filter(pk__in=to_delete).delete()
+    ContractLine.objects.bulk_update(lines, ["scheduled_through"])
+    return ScheduleChange(len(to_create), len(to_update), len(to_delete))
