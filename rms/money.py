@@ -5,7 +5,9 @@ Rounding is half-up to the currency's minor unit (JPY 0 places, USD 2, KWD 3). A
 code base quantizes money.
 """
 
+from collections.abc import Sequence
 from decimal import ROUND_HALF_UP, Decimal
+from fractions import Fraction
 
 from django.core.exceptions import ValidationError
 from moneyed import CURRENCIES, Currency, Money, get_currency
@@ -44,3 +46,61 @@ def validate_currency_code(value: str) -> None:
             params={"value": value},
             code="invalid_currency",
         )
+
+
+def allocate(total: Money, weights: Sequence[Decimal | int]) -> list[Money]:
+    """Split money in proportion to weights, in minor units, so the parts add up to the total.
+
+    Each part is the exact share rounded down to the currency's minor unit; the units left over
+    go one each to the parts with the largest remainders (the largest-remainder rule), the earliest
+    part winning a tie. That keeps every part within one minor unit of its exact share while the
+    parts sum exactly to ``total``, which independent rounding cannot promise. A negative total
+    (a credit) is split as its positive mirror and negated, so a credit note reverses its invoice
+    part for part.
+
+    ``total`` must already sit on the minor unit (round it with ``round_money`` first): an amount
+    such as USD 1.005 has no split into cents that sums back to it. Weights are non-negative
+    ``Decimal`` or ``int`` values with a positive sum; a zero weight receives zero.
+    """
+    if not isinstance(total, Money):
+        raise TypeError(f"allocate splits Money, not {type(total).__name__}.")
+    if len(weights) == 0:
+        raise ValueError("allocate needs at least one weight.")
+    shares = []
+    for position, weight in enumerate(weights):
+        # bool is an int subclass and float is inexact: neither is a meaningful weight.
+        if isinstance(weight, bool) or not isinstance(weight, Decimal | int):
+            raise TypeError(
+                f"Weight {position} is {type(weight).__name__}; weights are Decimal or int."
+            )
+        if isinstance(weight, Decimal) and not weight.is_finite():
+            raise ValueError(f"Weight {position} is {weight}; weights must be finite.")
+        if weight < 0:
+            raise ValueError(f"Weight {position} is {weight}; weights must not be negative.")
+        shares.append(Fraction(weight))
+    weight_sum = sum(shares)
+    if weight_sum == 0:
+        raise ValueError("allocate needs at least one positive weight; all weights are zero.")
+
+    code = total.currency.code
+    exponent = minor_unit_exponent(code)
+    minor_total = Fraction(total.amount) * 10**exponent
+    if minor_total.denominator != 1:
+        raise ValueError(
+            f"Cannot allocate {total.amount} {code}: it is not a whole number of the currency's "
+            f"minor unit; round it with round_money first."
+        )
+    sign = -1 if minor_total < 0 else 1
+    units = abs(minor_total.numerator)
+
+    exact = [units * share / weight_sum for share in shares]
+    floors = [part.numerator // part.denominator for part in exact]
+    leftover = units - sum(floors)
+    # Sorting is stable, so among equal remainders the earliest position comes first.
+    by_remainder = sorted(range(len(exact)), key=lambda i: exact[i] - floors[i], reverse=True)
+    for position in by_remainder[:leftover]:
+        floors[position] += 1
+
+    step = Decimal(1).scaleb(-exponent)
+    # Each part is a whole number of minor units, so round_money only fixes its scale.
+    return [round_money(sign * part * step, code) for part in floors]

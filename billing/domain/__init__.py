@@ -1,0 +1,1 @@
+"""Pure billing calculations: plain values in, plain values out, no database, clock or I/O."""
