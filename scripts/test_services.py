@@ -3,7 +3,8 @@
 ``make test`` evaluates the output. With ``auto`` (the default) a DATABASE_URL or
 CELERY_BROKER_URL already in the environment wins; otherwise PostgreSQL and Redis are used when
 they answer on localhost, and SQLite and eager Celery when they do not. ``embedded`` forces SQLite
-and eager Celery, the newcomer's default. The choice is reported on standard error.
+and eager Celery, the newcomer's default. Without both PostgreSQL and a broker, the tests marked
+``integration`` are deselected. The choice is reported on standard error.
 """
 
 import os
@@ -43,9 +44,18 @@ def main(mode: str) -> None:
         sys.exit(f"usage: {sys.argv[0]} [auto|embedded]")
     for name, value in (("DATABASE_URL", database), ("CELERY_BROKER_URL", broker)):
         print(f"export {name}='{value}'" if value else f"unset {name}")
+    full_stack = database.startswith(("postgres://", "postgresql://")) and bool(broker)
+    if not full_stack:
+        # Integration tests need PostgreSQL and a real broker; deselect them, and say so.
+        print("export PYTEST_ADDOPTS=\"${PYTEST_ADDOPTS:-} -m 'not integration'\"")
     db_label = f"PostgreSQL at {where(database)}" if database else "SQLite"
     broker_label = f"Redis at {where(broker)}" if broker else "eager Celery (no broker)"
     print(f"make test: running on {db_label} with {broker_label}", file=sys.stderr)
+    if not full_stack:
+        print(
+            "make test: integration tests (PostgreSQL + Redis + a Celery worker) not selected",
+            file=sys.stderr,
+        )
 
 
 if __name__ == "__main__":
