@@ -10,23 +10,15 @@ from decimal import Decimal
 
 from django import forms
 from djmoney.money import Money
-from moneyed import CURRENCIES
 
 from contracts.models import Contract, ContractLine, Customer
-from rms.money import round_money
-
-# ISO 4217 codes only: py-moneyed also lists test and fund codes such as XXX and XTS.
-CURRENCY_CHOICES = sorted(
-    (code, f"{code} · {currency.name}")
-    for code, currency in CURRENCIES.items()
-    if currency.numeric and code not in {"XXX", "XTS"}
-)
+from rms.money import currency_choices, round_money
 
 
 def currency_field(*, required: bool = True, help_text: str = "") -> forms.ChoiceField:
-    blank = [] if required else [("", "———")]
+    """A currency select with an empty first choice, so that none is picked by accident."""
     return forms.ChoiceField(
-        choices=blank + CURRENCY_CHOICES, required=required, help_text=help_text
+        choices=[("", "———"), *currency_choices()], required=required, help_text=help_text
     )
 
 
@@ -62,13 +54,29 @@ class AmountsInContractCurrencyForm(forms.ModelForm):
 
     def _post_clean(self) -> None:
         currency = self.amounts_currency()
+        if currency is None:
+            # No currency yet (the contract's own form reports why): the amounts cannot be
+            # read, and checking the row without them would only add misleading errors.
+            return
         for name in self.money_fields:
             amount = self.cleaned_data.get(name)
-            if currency and amount is not None:
+            if amount is not None:
                 self.cleaned_data[name] = Money(amount, currency)
             elif name in self.cleaned_data:
                 self.cleaned_data[name] = None
         super()._post_clean()
+
+    def _update_errors(self, errors) -> None:
+        """Keep the model's complaints off fields whose own input was already refused.
+
+        A refused amount never reaches the model, which would then report it as missing.
+        """
+        if hasattr(errors, "error_dict"):
+            for field in [f for f in errors.error_dict if f in self._errors]:
+                del errors.error_dict[field]
+            if not errors.error_dict:
+                return
+        super()._update_errors(errors)
 
 
 class CustomerForm(forms.ModelForm):
@@ -118,6 +126,9 @@ class ContractLineForm(AmountsInContractCurrencyForm):
         super().__init__(*args, **kwargs)
         self.fields["billing_model"].required = False
         self.fields["billing_model"].help_text = "Leave empty to use the product's default."
+        if self.instance.pk:
+            # 12 seats, not 12.0000: trailing zeros of the stored scale say nothing.
+            self.initial["quantity"] = f"{self.instance.quantity.normalize():f}"
 
     def amounts_currency(self) -> str | None:
         # The inline's hidden foreign key cleans to the contract being edited (saved or not).

@@ -496,7 +496,7 @@ class ContractLine(models.Model):
             contract = self.contract
         except Contract.DoesNotExist:
             contract = None
-        if contract is not None:
+        if contract is not None and contract.currency:
             self.service_start = self.service_start or contract.start_date
             if self.service_end is None and not contract.evergreen:
                 self.service_end = contract.end_date

@@ -38,9 +38,18 @@ def round_money(amount: Decimal | Money, currency: Currency | str | None = None)
     return Money(amount.quantize(step, rounding=ROUND_HALF_UP), code)
 
 
+# Every code py-moneyed knows, less its placeholders for "no currency" and "testing".
+CURRENCY_CODES = frozenset(CURRENCIES) - {"XXX", "XTS"}
+
+
+def currency_choices() -> list[tuple[str, str]]:
+    """Return (code, "EUR · Euro") pairs for every accepted currency, sorted by code."""
+    return sorted((code, f"{code} · {CURRENCIES[code].name}") for code in CURRENCY_CODES)
+
+
 def validate_currency_code(value: str) -> None:
     """Refuse anything but an upper-case ISO 4217 code such as USD, EUR or JPY."""
-    if value not in CURRENCIES:
+    if value not in CURRENCY_CODES:
         raise ValidationError(
             "%(value)s is not an ISO 4217 currency code (for example USD, EUR, JPY).",
             params={"value": value},

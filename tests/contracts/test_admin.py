@@ -199,3 +199,37 @@ def test_activate_action_reports_contracts_it_cannot_activate(
         ready.number: "active",
         empty.number: "draft",
     }
+
+
+def test_refused_amount_is_not_also_reported_as_missing(staff_client, contract_form):
+    contract_form.update(
+        {
+            "lines-0-billing_model": "subscription",
+            "lines-0-unit_price": "-5",
+            "lines-0-interval_months": "1",
+            "lines-0-bill_timing": "advance",
+            "lines-0-bill_day_mode": "anniversary",
+        }
+    )
+    response = staff_client.post(admin_url(Contract, "add"), contract_form)
+    line_errors = response.context["inline_admin_formsets"][0].formset.errors[0]
+    assert line_errors == {"unit_price": ["Ensure this value is greater than or equal to 0."]}
+
+
+def test_without_customer_or_currency_only_the_contract_form_complains(staff_client, contract_form):
+    contract_form.update({"customer": "", "currency": ""})
+    response = staff_client.post(admin_url(Contract, "add"), contract_form)
+    page = response.content.decode()
+    assert response.context["adminform"].form.errors["customer"] == ["This field is required."]
+    assert response.context["inline_admin_formsets"][0].formset.errors == [{}]
+    assert "this contract is in :" not in page.lower()
+    assert not Contract.objects.exists()
+
+
+def test_currency_pickers_preselect_nothing_and_keep_what_is_stored(staff_client, customer_factory):
+    page = staff_client.get(admin_url(Customer, "add")).content.decode()
+    assert '<option value="" selected>———</option>' in page
+    # A current code that an outdated list might lack survives a save of the untouched form.
+    customer = customer_factory(currency="MRU")
+    page = staff_client.get(admin_url(Customer, "change", customer.pk)).content.decode()
+    assert '<option value="MRU" selected>' in page
