@@ -7,8 +7,10 @@ run moves each due event to invoiced exactly once: the database refuses a second
 line for the same event, whatever the code does.
 """
 
+from decimal import Decimal
+
 from django.db import models
-from django.db.models import F, Q
+from django.db.models import F, Q, Value
 from djmoney.models.fields import CurrencyField, MoneyField
 
 from contracts.models import MONEY_DIGITS, Contract, ContractLine, Customer
@@ -23,6 +25,9 @@ class BillingEvent(models.Model):
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"
         INVOICED = "invoiced", "Invoiced"
+        # No longer due (term shortened, contract terminated) but kept: a voided invoice line
+        # still names it.
+        CANCELLED = "cancelled", "Cancelled"
 
     # Pending events go with a deleted line; invoiced ones protect it through their invoice line.
     line = models.ForeignKey(ContractLine, on_delete=models.CASCADE, related_name="billing_events")
@@ -41,7 +46,7 @@ class BillingEvent(models.Model):
     unit_price = MoneyField(**MONEY_DIGITS)
     amount = MoneyField(**MONEY_DIGITS)
     description = models.CharField(max_length=255)
-    status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -163,6 +168,9 @@ class InvoiceSequence(models.Model):
         return f"{self.series}-{self.year}: {self.last_number}"
 
 
+TOTAL_TOLERANCE = Value(Decimal("0.00005"))
+
+
 class Invoice(models.Model):
     class Status(models.TextChoices):
         DRAFT = "draft", "Draft"
@@ -211,8 +219,11 @@ class Invoice(models.Model):
                 | Q(sequence_number__isnull=False, issue_date__isnull=False),
                 name="invoice_issued_has_number_and_date",
             ),
+            # Within half of the smallest stored unit rather than "=": SQLite keeps decimals
+            # as floating point, where 29.99 + 3.00 need not equal 32.99 exactly.
             models.CheckConstraint(
-                condition=Q(total=F("subtotal") + F("tax_total")),
+                condition=Q(total__gte=F("subtotal") + F("tax_total") - TOTAL_TOLERANCE)
+                & Q(total__lte=F("subtotal") + F("tax_total") + TOTAL_TOLERANCE),
                 name="invoice_total_is_subtotal_plus_tax",
             ),
             models.CheckConstraint(

@@ -21,7 +21,7 @@ from billing.domain.subscriptions import (
     one_time_charge,
     subscription_charges,
 )
-from billing.models import BillingEvent
+from billing.models import BillingEvent, InvoiceLine
 from contracts.models import BillingModel, Contract, ContractLine, Customer, OneTimeTrigger
 
 # Evergreen lines are scheduled this far past the run date: far enough for a user to see the
@@ -106,8 +106,15 @@ def event_from_charge(line: ContractLine, kind: str, key: str, charge: Charge) -
         quantity=charge.quantity,
         unit_price=Money(charge.unit_price, charge.amount.currency),
         amount=charge.amount,
-        description=charge.description,
+        description=_describe(line, kind, charge),
     )
+
+
+def _describe(line: ContractLine, kind: str, charge: Charge) -> str:
+    """Name what is billed: "Pro seats: 1 Jan 2026 - 31 Jan 2026" for a period."""
+    if kind != BillingEvent.Kind.SUBSCRIPTION:
+        return charge.description
+    return f"{line.description or line.product.name}: {charge.description}"[:255]
 
 
 # What a refresh may change on a pending event (the customer too, if a contract changed hands).
@@ -141,15 +148,27 @@ def lock_customers(customer_ids: Iterable[int]) -> list[int]:
 def schedule_refresh(*, lines: Iterable[ContractLine], as_of: date) -> ScheduleChange:
     """Bring the stored events of ``lines`` in step with their terms, up to each line's horizon.
 
-    Pending events that no longer match are updated or removed, missing ones are created, and
-    invoiced events are left alone. Only lines of active contracts are scheduled. Runs under the
-    customers' row locks, so that a bill run never invoices an event while it is being replaced.
+    Active contracts are scheduled forward: pending events that no longer match are updated or
+    withdrawn, missing ones are created, invoiced ones are left alone. A completed contract keeps
+    what is scheduled (periods served before its end still bill). Draft and terminated contracts
+    have nothing due: their pending events are withdrawn. Runs under the customers' row locks, so
+    that a bill run never invoices an event while it is being replaced.
     """
-    lines = [line for line in lines if line.contract.status == Contract.Status.ACTIVE]
+    lines = [line for line in lines if line.contract.status != Contract.Status.COMPLETED]
     change = ScheduleChange()
     for start in range(0, len(lines), SCHEDULE_BATCH_SIZE):
         change += _refresh_batch(lines[start : start + SCHEDULE_BATCH_SIZE], as_of=as_of)
     return change
+
+
+def _proposed_events(line: ContractLine, *, as_of: date) -> dict[str, BillingEvent]:
+    if line.contract.status != Contract.Status.ACTIVE:
+        return {}
+    line.scheduled_through = schedule_horizon(line, as_of=as_of)
+    return {
+        key: event_from_charge(line, kind, key, charge)
+        for key, (kind, charge) in line_charges(line, through=line.scheduled_through).items()
+    }
 
 
 def _refresh_batch(lines: list[ContractLine], *, as_of: date) -> ScheduleChange:
@@ -161,27 +180,31 @@ def _refresh_batch(lines: list[ContractLine], *, as_of: date) -> ScheduleChange:
             kind__in=[BillingEvent.Kind.SUBSCRIPTION, BillingEvent.Kind.ONE_TIME],
         )
     }
-    to_create, to_update, to_delete = [], [], []
+    to_create, to_update = [], []
     for line in lines:
-        line.scheduled_through = schedule_horizon(line, as_of=as_of)
-        proposed = {
-            key: event_from_charge(line, kind, key, charge)
-            for key, (kind, charge) in line_charges(line, through=line.scheduled_through).items()
-        }
-        for key, event in proposed.items():
+        for key, event in _proposed_events(line, as_of=as_of).items():
             current = stored.pop((line.pk, key), None)
             if current is None:
                 to_create.append(event)
-            elif current.status == BillingEvent.Status.PENDING and _differs(current, event):
+            elif current.status == BillingEvent.Status.CANCELLED or (
+                current.status == BillingEvent.Status.PENDING and _differs(current, event)
+            ):
                 for field in SCHEDULED_FIELDS:
                     setattr(current, field, getattr(event, field))
+                current.status = BillingEvent.Status.PENDING
                 to_update.append(current)
-    # What is left in ``stored`` is no longer scheduled: drop it unless it was billed already.
-    to_delete = [e.pk for e in stored.values() if e.status == BillingEvent.Status.PENDING]
+    # What is left in ``stored`` is no longer due. Pending events are withdrawn: deleted, or
+    # cancelled where a voided invoice line still names them. Invoiced ones are history.
+    withdrawn = [e for e in stored.values() if e.status == BillingEvent.Status.PENDING]
+    named = set(InvoiceLine.objects.filter(event__in=withdrawn).values_list("event_id", flat=True))
+    for event in withdrawn:
+        if event.pk in named:
+            event.status = BillingEvent.Status.CANCELLED
+            to_update.append(event)
     BillingEvent.objects.bulk_create(to_create)
     BillingEvent.objects.bulk_update(
-        to_update, [*SCHEDULED_FIELDS, "unit_price_currency", "amount_currency"]
+        to_update, [*SCHEDULED_FIELDS, "status", "unit_price_currency", "amount_currency"]
     )
-    BillingEvent.objects.filter(pk__in=to_delete).delete()
+    BillingEvent.objects.filter(pk__in=[e.pk for e in withdrawn if e.pk not in named]).delete()
     ContractLine.objects.bulk_update(lines, ["scheduled_through"])
-    return ScheduleChange(len(to_create), len(to_update), len(to_delete))
+    return ScheduleChange(len(to_create), len(to_update), len(withdrawn))

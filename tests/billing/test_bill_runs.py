@@ -59,7 +59,11 @@ def test_one_invoice_combines_a_subscription_an_activation_fee_and_a_shipment(
     customer = customer_factory(tax_rate=Decimal("8.25"))
     contract = contract_factory(customer=customer)
     contract_line_factory(
-        contract=contract, sequence=1, quantity=Decimal(2), unit_price=usd("49.99")
+        contract=contract,
+        sequence=1,
+        description="Pro seats",
+        quantity=Decimal(2),
+        unit_price=usd("49.99"),
     )
     contract_line_factory(
         contract=contract,
@@ -96,7 +100,14 @@ def test_one_invoice_combines_a_subscription_an_activation_fee_and_a_shipment(
     rate = Decimal("8.2500")
     assert invoice_rows(invoice) == [
         # 2 x 49.99 = 99.98; tax 99.98 x 8.25% = 8.24835 -> 8.25
-        (1, "1 Jan 2026 \u2013 31 Jan 2026", Decimal(2), usd("99.98"), rate, usd("8.25")),
+        (
+            1,
+            "Pro seats: 1 Jan 2026 \u2013 31 Jan 2026",
+            Decimal(2),
+            usd("99.98"),
+            rate,
+            usd("8.25"),
+        ),
         # 1 x 150.00 = 150.00; tax 150.00 x 8.25% = 12.375 -> 12.38 (half-up)
         (2, "Activation fee", Decimal(1), usd("150.00"), rate, usd("12.38")),
         # 4 x 12.50 = 50.00; tax 50.00 x 8.25% = 4.125 -> 4.13 (half-up; half-even gives 4.12)
@@ -303,7 +314,9 @@ def test_a_calendar_bill_day_prorates_the_first_period(
         date(2026, 1, 31),
         usd("54.84"),
     )
-    assert first.description == "15 Jan 2026 \u2013 31 Jan 2026 (prorated 17/31 days)"
+    assert first.description == (
+        f"{line.product.name}: 15 Jan 2026 \u2013 31 Jan 2026 (prorated 17/31 days)"
+    )
 
     bill(date(2026, 2, 1))
     second = InvoiceLine.objects.get(contract_line=line, period_start=date(2026, 2, 1))

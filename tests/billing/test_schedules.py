@@ -51,7 +51,8 @@ def test_a_monthly_advance_subscription_for_2026_gets_twelve_events_on_the_first
     assert {(e.contract_id, e.customer_id) for e in events} == {
         (line.contract_id, line.contract.customer_id)
     }
-    assert events[0].description == "1 Jan 2026 \u2013 31 Jan 2026"
+    # Named by the line (its product here), so two subscriptions on one invoice differ.
+    assert events[0].description == f"{line.product.name}: 1 Jan 2026 \u2013 31 Jan 2026"
 
 
 def test_an_arrears_line_bills_the_day_after_each_period_ends(contract_line_factory, activate):
