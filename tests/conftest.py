@@ -6,6 +6,7 @@ import pytest
 from hypothesis import settings as hypothesis_settings
 from pytest_factoryboy import register
 
+from rms.celery import app as celery_app
 from tests.contracts import factories
 
 # CI machines are slower and shared: no per-example deadline, more examples.
@@ -19,6 +20,23 @@ register(factories.BillingContactFactory)
 register(factories.ProductFactory)
 register(factories.ContractFactory)
 register(factories.ContractLineFactory)
+
+
+@pytest.fixture(autouse=True)
+def eager_celery(request):
+    """Run tasks inline in every test but the integration ones, whatever the broker.
+
+    With ``CELERY_BROKER_URL`` set (the PostgreSQL + Redis run) tasks would otherwise go to a
+    queue with no worker; the tests marked ``integration`` start real workers instead.
+    """
+    if request.node.get_closest_marker("integration"):
+        yield
+        return
+    conf = celery_app.conf
+    saved = conf.task_always_eager, conf.task_eager_propagates
+    conf.task_always_eager, conf.task_eager_propagates = True, True
+    yield
+    conf.task_always_eager, conf.task_eager_propagates = saved
 
 
 @pytest.fixture
