@@ -1,0 +1,365 @@
+"""Bill-run benchmark: how fast the real bill run invoices N one-line subscriptions on PostgreSQL.
+
+Usage::
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/rms python -m bench.bill_run --contracts 10000
+
+The benchmark never touches the database that ``DATABASE_URL`` names: it creates its own, named
+after it with ``_bench`` appended (dropping a leftover one of that name), migrates it, and drops
+it at the end. Without a PostgreSQL ``DATABASE_URL`` it refuses to run. Celery runs eager (any
+``CELERY_BROKER_URL`` is ignored) and ``DEBUG`` is off, as in production.
+
+Workload: N customers, each with one active evergreen contract holding a USD 49.00 monthly
+subscription billed in advance from 1 Jan 2026 (anniversary billing), its schedule materialized
+beforehand; ``VACUUM ANALYZE`` runs (untimed) before each timed run. Timed:
+``billing.runs.bill_run_start`` as of 1 Jan 2026 (the first month), then as of 1 Feb 2026 (the
+second). For comparison, a naive per-row ORM loop does the same work (one invoice and line per
+due event, issued with a number from the locked sequence) on a fresh sample of min(N, 2000)
+contracts in the same database. Prints one JSON line; see docs/benchmarks.md.
+"""
+
+import argparse
+import json
+import os
+import sys
+import time
+from datetime import date
+from urllib.parse import urlsplit
+
+import django
+
+FIRST_MONTH = date(2026, 1, 1)
+SECOND_MONTH = date(2026, 2, 1)
+NAIVE_SAMPLE = 2_000
+POSTGRES_SCHEMES = {"postgres", "postgresql", "pgsql", "psql", "postgis"}
+TARGET_INVOICES_PER_S = 2_000
+TARGET_SPEEDUP = 10
+
+
+class QueryCounter:
+    """Count the statements sent on a connection (a ``connection.execute_wrapper``)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __call__(self, execute, sql, params, many, context):
+        self.count += 1
+        return execute(sql, params, many, context)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.bill_run",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--contracts", type=int, default=10_000, help="contracts (one customer each) to bill"
+    )
+    parser.add_argument(
+        "--naive-contracts",
+        type=int,
+        default=None,
+        help=f"contracts for the naive loop (default min(N, {NAIVE_SAMPLE}))",
+    )
+    args = parser.parse_args(argv)
+    if args.contracts < 1:
+        parser.error("--contracts must be at least 1")
+    if args.naive_contracts is None:
+        args.naive_contracts = min(args.contracts, NAIVE_SAMPLE)
+    return args
+
+
+def configure_environment() -> None:
+    """Refuse anything but PostgreSQL, then set up Django with eager Celery and no DEBUG."""
+    url = os.environ.get("DATABASE_URL", "")
+    if urlsplit(url).scheme not in POSTGRES_SCHEMES:
+        sys.exit(
+            "bench.bill_run needs PostgreSQL: set DATABASE_URL, e.g. "
+            "postgres://postgres@127.0.0.1:5432/rms (a separate <name>_bench database is "
+            "created and dropped; the named one is not touched)."
+        )
+    for name in ("CELERY_BROKER_URL", "CELERY_RESULT_BACKEND"):
+        os.environ.pop(name, None)
+    # DEBUG keeps every query in memory; production runs without it. Celery's per-task INFO lines
+    # would bury the result.
+    os.environ["DJANGO_DEBUG"] = "false"
+    os.environ.setdefault("RMS_LOG_LEVEL", "WARNING")
+    os.environ["DJANGO_SETTINGS_MODULE"] = "rms.settings"
+    django.setup()
+
+
+def create_bench_database() -> tuple[str, str]:
+    """Create and migrate ``<name>_bench``; return the original and the bench database names."""
+    from django.conf import settings
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        sys.exit(f"bench.bill_run needs PostgreSQL, not {connection.vendor}.")
+    original = connection.settings_dict["NAME"]
+    bench_name = f"{original}_bench"
+    settings.DATABASES["default"]["TEST"]["NAME"] = bench_name
+    connection.settings_dict["TEST"]["NAME"] = bench_name
+    # Django's test-database machinery: CREATE DATABASE (dropping a leftover bench database of
+    # the same name, never the original), then migrate; it points the connection at it.
+    connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)
+    return original, bench_name
+
+
+def drop_bench_database(original: str) -> None:
+    from django.db import connection
+
+    connection.creation.destroy_test_db(original, verbosity=0)
+
+
+def vacuum_analyze() -> None:
+    """Give the planner statistics and clear dead rows before a timed run, untimed.
+
+    A live database has autovacuum do this between runs a month apart; done here explicitly, the
+    figures do not depend on whether the server's autovacuum happened to run (or is off).
+    """
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM ANALYZE")
+
+
+def timed(func, **kwargs):
+    """Call ``func`` and return its result, the seconds it took and the statements it sent."""
+    from django.db import connection
+
+    counter = QueryCounter()
+    with connection.execute_wrapper(counter):
+        started = time.perf_counter()
+        result = func(**kwargs)
+        seconds = time.perf_counter() - started
+    return result, seconds, counter.count
+
+
+def figures(*, as_of: date, invoices: int, lines: int, seconds: float, queries: int) -> dict:
+    return {
+        "as_of": as_of.isoformat(),
+        "invoices": invoices,
+        "lines": lines,
+        "seconds": round(seconds, 3),
+        "invoices_per_s": round(invoices / seconds, 1) if seconds else None,
+        "queries": queries,
+        "queries_per_invoice": round(queries / invoices, 4) if invoices else None,
+    }
+
+
+def fast_run(*, as_of: date, expected: int) -> dict:
+    """Time the real bill run and check that it invoiced and issued every contract once."""
+    from billing.models import BillRun
+    from billing.runs import bill_run_start
+
+    vacuum_analyze()
+    run, seconds, queries = timed(bill_run_start, as_of=as_of, triggered_by="bench")
+    if (run.status, run.invoices_created, run.invoices_issued, run.events_invoiced) != (
+        BillRun.Status.COMPLETED,
+        expected,
+        expected,
+        expected,
+    ):
+        raise SystemExit(
+            f"Bill run as of {as_of} did not bill what was expected ({expected} invoices): "
+            f"status {run.status}, {run.invoices_created} created, {run.invoices_issued} "
+            f"issued, {run.events_invoiced} events, errors {run.errors}"
+        )
+    return figures(
+        as_of=as_of,
+        invoices=run.invoices_created,
+        lines=run.events_invoiced,
+        seconds=seconds,
+        queries=queries,
+    )
+
+
+def naive_bill(*, as_of: date) -> tuple[int, int]:
+    """Bill what is due the way a straightforward Django app would: row by row with ``save()``.
+
+    Each due event becomes its own invoice (this workload has one event per customer and
+    month), in its own transaction: lock and load the customer, load the line and product,
+    save the invoice, save its line, save the event as invoiced, lock and bump the sequence,
+    save the invoice again as issued. Returns the invoices and lines created.
+    """
+    from django.db import transaction
+    from django.utils import timezone
+
+    from billing.domain.invoices import format_invoice_number, line_tax
+    from billing.models import BillingEvent, Invoice, InvoiceLine, InvoiceSequence
+    from contracts.models import Customer
+
+    events = BillingEvent.objects.filter(
+        status=BillingEvent.Status.PENDING,
+        bill_date__lte=as_of,
+        contract__billing_hold=False,
+        customer__billing_hold=False,
+    ).order_by("customer_id", "pk")
+    created = 0
+    for event in events:
+        with transaction.atomic():
+            customer = Customer.objects.select_for_update().get(pk=event.customer_id)
+            terms = customer.payment_terms
+            line = event.line
+            rate = line.product.tax_rate
+            rate = customer.tax_rate if rate is None else rate
+            tax = line_tax(event.amount, rate)
+            invoice = Invoice(
+                customer=customer,
+                currency=event.amount.currency.code,
+                invoice_date=as_of,
+                subtotal=event.amount,
+                tax_total=tax,
+                total=event.amount + tax,
+                delivery_held=customer.delivery_hold,
+            )
+            invoice.save()
+            InvoiceLine(
+                invoice=invoice,
+                event=event,
+                contract_line=line,
+                position=1,
+                description=event.description,
+                period_start=event.period_start,
+                period_end=event.period_end,
+                quantity=event.quantity,
+                unit_price=event.unit_price,
+                amount=event.amount,
+                tax_rate=rate,
+                tax_amount=tax,
+            ).save()
+            event.status = BillingEvent.Status.INVOICED
+            event.save()
+            sequence, _ = InvoiceSequence.objects.select_for_update().get_or_create(
+                series=invoice.series, year=as_of.year
+            )
+            sequence.last_number += 1
+            sequence.save()
+            invoice.status = Invoice.Status.ISSUED
+            invoice.year = as_of.year
+            invoice.sequence_number = sequence.last_number
+            invoice.number = format_invoice_number(
+                series=invoice.series, year=as_of.year, sequence_number=sequence.last_number
+            )
+            invoice.issue_date = as_of
+            invoice.due_date = terms.due_date(as_of)
+            invoice.payment_terms_text = terms.description
+            invoice.bill_to_name = customer.legal_name
+            invoice.bill_to_address = customer.billing_address
+            invoice.issued_at = timezone.now()
+            invoice.save()
+            created += 1
+    return created, created
+
+
+def naive_run(*, as_of: date, expected: int) -> dict:
+    vacuum_analyze()
+    (invoices, lines), seconds, queries = timed(naive_bill, as_of=as_of)
+    if invoices != expected:
+        raise SystemExit(f"The naive loop as of {as_of} made {invoices} invoices, not {expected}.")
+    return figures(as_of=as_of, invoices=invoices, lines=lines, seconds=seconds, queries=queries)
+
+
+def overall(runs: list[dict]) -> dict:
+    invoices = sum(run["invoices"] for run in runs)
+    seconds = sum(run["seconds"] for run in runs)
+    queries = sum(run["queries"] for run in runs)
+    return {
+        "invoices": invoices,
+        "seconds": round(seconds, 3),
+        "invoices_per_s": round(invoices / seconds, 1),
+        "queries_per_invoice": round(queries / invoices, 4),
+    }
+
+
+def check_numbering() -> dict:
+    """Check that the issued numbers of 2026 run 1..n with no gap and no repeat."""
+    from django.db.models import Count, Max, Min
+
+    from billing.models import Invoice
+
+    numbers = Invoice.objects.filter(series="INV", year=2026).aggregate(
+        count=Count("sequence_number"),
+        distinct=Count("sequence_number", distinct=True),
+        first=Min("sequence_number"),
+        last=Max("sequence_number"),
+    )
+    if not (numbers["first"] == 1 and numbers["count"] == numbers["distinct"] == numbers["last"]):
+        raise SystemExit(f"Invoice numbers have gaps or repeats: {numbers}")
+    return numbers
+
+
+def machine() -> dict:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW server_version")
+        (server_version,) = cursor.fetchone()
+    return {
+        "cpus": os.cpu_count(),
+        "postgresql": server_version,
+        "python": sys.version.split()[0],
+        # The machine may be shared: a load well above the CPU count means the figures are low.
+        "load_average_1m": round(os.getloadavg()[0], 2),
+    }
+
+
+def benchmark(*, contracts: int, naive_contracts: int) -> dict:
+    from bench.data import generate
+    from billing.runs import CHUNK_SIZE
+
+    host = machine()  # before any work of ours, so the load average is everyone else's
+    generate(contracts=contracts, prefix="FAST")
+    fast = [
+        fast_run(as_of=FIRST_MONTH, expected=contracts),
+        fast_run(as_of=SECOND_MONTH, expected=contracts),
+    ]
+    # Fresh customers for the naive loop: the fast runs have invoiced everything due so far, so
+    # the loop sees only these.
+    generate(contracts=naive_contracts, prefix="NAIVE")
+    naive = [
+        naive_run(as_of=FIRST_MONTH, expected=naive_contracts),
+        naive_run(as_of=SECOND_MONTH, expected=naive_contracts),
+    ]
+    numbers = check_numbering()
+    fast_total, naive_total = overall(fast), overall(naive)
+    speedup = round(fast_total["invoices_per_s"] / naive_total["invoices_per_s"], 1)
+    return {
+        "benchmark": "bill_run",
+        "contracts": contracts,
+        "chunk_size": CHUNK_SIZE,
+        "machine": host,
+        "runs": fast,
+        "fast": fast_total,
+        "naive": {"contracts": naive_contracts, "runs": naive, **naive_total},
+        "ratio": {
+            "invoices_per_s": speedup,
+            "per_run": [
+                round(f["invoices_per_s"] / n["invoices_per_s"], 1)
+                for f, n in zip(fast, naive, strict=True)
+            ],
+        },
+        "numbering": {"issued": numbers["count"], "gapless": True},
+        "targets": {
+            "invoices_per_s": TARGET_INVOICES_PER_S,
+            "invoices_per_s_met": min(r["invoices_per_s"] for r in fast) >= TARGET_INVOICES_PER_S,
+            "speedup": TARGET_SPEEDUP,
+            "speedup_met": speedup >= TARGET_SPEEDUP,
+        },
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    configure_environment()
+    original, _ = create_bench_database()
+    try:
+        result = benchmark(contracts=args.contracts, naive_contracts=args.naive_contracts)
+    finally:
+        drop_bench_database(original)
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
