@@ -25,7 +25,7 @@ from billing.schedules import (
     event_from_charge,
     line_charges,
     lock_customers,
-    schedule_refresh,
+    schedule_extend,
 )
 from contracts.models import Contract, ContractLine, Customer
 
@@ -202,7 +202,7 @@ def bill_run_start(*, as_of: date, triggered_by: str = "") -> BillRun:
 
     with transaction.atomic():
         run = BillRun.objects.create(as_of=as_of, triggered_by=triggered_by)
-        schedule_refresh(lines=lines_to_schedule(as_of=as_of), as_of=as_of)
+        schedule_extend(lines=lines_to_schedule(as_of=as_of), as_of=as_of)
         customer_ids = sorted(
             set(due_events(as_of=as_of).values_list("customer_id", flat=True).distinct())
         )
@@ -233,7 +233,13 @@ def bill_run_chunk(*, chunk_id: int) -> BillRunChunk:
     due events are read afresh, so events invoiced meanwhile by another run are not seen.
     """
     with transaction.atomic():
-        chunk = BillRunChunk.objects.select_for_update().select_related("run").get(pk=chunk_id)
+        # of=("self",): lock the chunk only. Locking the joined run row too would make every
+        # chunk of a run wait for the one before it, whatever the number of workers.
+        chunk = (
+            BillRunChunk.objects.select_for_update(of=("self",))
+            .select_related("run")
+            .get(pk=chunk_id)
+        )
         if chunk.status != BillRunChunk.Status.PENDING:
             return chunk
         run = chunk.run

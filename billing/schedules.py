@@ -6,6 +6,7 @@ due); invoiced events are history and are never touched. Each line records how f
 scheduled, so a bill run only schedules the lines whose horizon it has reached.
 """
 
+from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -54,8 +55,10 @@ def schedule_horizon(line: ContractLine, *, as_of: date) -> date:
     return add_months(as_of, EVERGREEN_HORIZON_MONTHS, anchor_day=as_of.day)
 
 
-def line_charges(line: ContractLine, *, through: date) -> dict[str, tuple[str, Charge]]:
-    """Return what a line bills with a bill date before ``through``, keyed by source key.
+def line_charges(
+    line: ContractLine, *, through: date, since: date | None = None
+) -> dict[str, tuple[str, Charge]]:
+    """Return what a line bills with a bill date in [``since``, ``through``), by source key.
 
     Shipment-triggered one-time lines bill per shipment (see ``shipment_record``), so their
     schedule is empty here.
@@ -74,12 +77,13 @@ def line_charges(line: ContractLine, *, through: date) -> dict[str, tuple[str, C
         )
         return {
             charge.period.start.isoformat(): (BillingEvent.Kind.SUBSCRIPTION, charge)
-            for charge in subscription_charges(terms, through=through)
+            for charge in subscription_charges(terms, through=through, since=since)
         }
     if (
         line.billing_model == BillingModel.ONE_TIME
         and line.one_time_trigger == OneTimeTrigger.ON_ORDER
         and line.service_start < through
+        and (since is None or line.service_start >= since)
     ):
         charge = one_time_charge(
             bill_date=line.service_start,
@@ -161,6 +165,48 @@ def schedule_refresh(*, lines: Iterable[ContractLine], as_of: date) -> ScheduleC
     return change
 
 
+@transaction.atomic
+def schedule_extend(*, lines: Iterable[ContractLine], as_of: date) -> ScheduleChange:
+    """Materialize the events of active ``lines`` from where each schedule stops to its horizon.
+
+    What a bill run calls: the events before ``scheduled_through`` already follow the line's
+    terms (``schedule_refresh`` keeps them so on every change), so only the periods after it
+    are computed and inserted, and an event that exists already is left as it is.
+    """
+    lines = [line for line in lines if line.contract.status == Contract.Status.ACTIVE]
+    created = 0
+    for start in range(0, len(lines), SCHEDULE_BATCH_SIZE):
+        batch = lines[start : start + SCHEDULE_BATCH_SIZE]
+        lock_customers(line.contract.customer_id for line in batch)
+        to_create = []
+        for line in batch:
+            scheduled_from = line.scheduled_through
+            line.scheduled_through = schedule_horizon(line, as_of=as_of)
+            to_create += [
+                event_from_charge(line, kind, key, charge)
+                for key, (kind, charge) in line_charges(
+                    line, through=line.scheduled_through, since=scheduled_from
+                ).items()
+            ]
+        # The unique (line, source key) makes an event another writer added meanwhile a no-op.
+        created += len(BillingEvent.objects.bulk_create(to_create, ignore_conflicts=True))
+        _save_horizons(batch)
+    return ScheduleChange(created=created)
+
+
+def _save_horizons(lines: list[ContractLine]) -> None:
+    """Store each line's ``scheduled_through`` with one UPDATE per distinct date.
+
+    Lines scheduled together mostly share a horizon (a year from the run date, a term's end),
+    so this is a few statements where ``bulk_update`` would build one CASE branch per line.
+    """
+    by_horizon: dict[date | None, list[int]] = defaultdict(list)
+    for line in lines:
+        by_horizon[line.scheduled_through].append(line.pk)
+    for horizon, pks in by_horizon.items():
+        ContractLine.objects.filter(pk__in=pks).update(scheduled_through=horizon)
+
+
 def _proposed_events(line: ContractLine, *, as_of: date) -> dict[str, BillingEvent]:
     if line.contract.status != Contract.Status.ACTIVE:
         return {}
@@ -206,5 +252,5 @@ def _refresh_batch(lines: list[ContractLine], *, as_of: date) -> ScheduleChange:
         to_update, [*SCHEDULED_FIELDS, "status", "unit_price_currency", "amount_currency"]
     )
     BillingEvent.objects.filter(pk__in=[e.pk for e in withdrawn if e.pk not in named]).delete()
-    ContractLine.objects.bulk_update(lines, ["scheduled_through"])
+    _save_horizons(lines)
     return ScheduleChange(len(to_create), len(to_update), len(withdrawn))

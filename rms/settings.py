@@ -123,7 +123,10 @@ CELERY_TASK_EAGER_PROPAGATES = True
 # from looking for an AMQP server on localhost.
 CELERY_BROKER_URL = _broker or "memory://"
 CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default=_broker or None)
+# A task is acknowledged when it has run, and given back to the queue if its worker dies, so a
+# killed worker's bill-run chunk is processed again (its transaction had rolled back).
 CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"

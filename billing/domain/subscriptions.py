@@ -95,11 +95,14 @@ def period_bill_date(period: Period, timing: BillTiming) -> date:
     return period.start if timing == BillTiming.ADVANCE else period.end
 
 
-def subscription_charges(terms: SubscriptionTerms, *, through: date) -> list[Charge]:
+def subscription_charges(
+    terms: SubscriptionTerms, *, through: date, since: date | None = None
+) -> list[Charge]:
     """Return one charge per billing period whose bill date is before ``through`` (exclusive).
 
     Partial periods (a calendar-day stub, a term ending mid-period) are prorated by days. For an
-    evergreen line the periods run only as far as the horizon needs.
+    evergreen line the periods run only as far as the horizon needs. With ``since``, charges
+    billed before it are left out (and not computed): a schedule being extended has them.
     """
     # Every bill date is on or after its period's start, so no period starting on or after the
     # horizon can be due before it.
@@ -113,7 +116,7 @@ def subscription_charges(terms: SubscriptionTerms, *, through: date) -> list[Cha
     charges = []
     for period in periods:
         due = period_bill_date(period, terms.timing)
-        if due >= through:
+        if due >= through or (since is not None and due < since):
             continue
         amount = period_charge(
             unit_price=terms.unit_price,

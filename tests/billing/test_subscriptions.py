@@ -280,3 +280,13 @@ def test_a_fixed_term_bills_every_period_once_the_horizon_passes_its_end(line):
         bill_day=line.bill_day,
     )
     assert [c.period for c in subscription_charges(line, through=through)] == periods
+
+
+@given(line=subscription_terms(), cut=st.integers(0, 3000), horizon=st.integers(0, 3000))
+def test_extending_from_a_date_gives_exactly_the_later_charges(line, cut, horizon):
+    """A schedule extended ``since`` a date gains what it lacked: no charge lost or repeated."""
+    through = line.service_start + timedelta(days=horizon)
+    since = line.service_start + timedelta(days=cut)
+    everything = subscription_charges(line, through=through)
+    extension = subscription_charges(line, through=through, since=since)
+    assert extension == [c for c in everything if c.bill_date >= since]
