@@ -56,23 +56,34 @@ def held_events(*, as_of: date) -> QuerySet[BillingEvent]:
     )
 
 
-def lines_to_schedule(*, as_of: date) -> QuerySet[ContractLine]:
-    """Lines of active contracts whose materialized schedule needs extending for ``as_of``.
+def lines_to_schedule(*, as_of: date, months_ahead: int = 0) -> QuerySet[ContractLine]:
+    """Lines of active contracts whose schedule stops before ``months_ahead`` months past
+    ``as_of``.
 
-    Fixed-term lines are scheduled to their end at once; evergreen lines are topped up once
-    less than ``EVERGREEN_HORIZON_MONTHS - 1`` months remain, so a daily run extends each of
-    them about once a month rather than every day.
+    With the default 0, the lines a bill run on ``as_of`` must extend to see everything due.
+    Fixed-term lines are scheduled to their end at once, so only new ones come back.
     """
-    top_up_before = add_months(as_of, EVERGREEN_HORIZON_MONTHS - 1, anchor_day=as_of.day)
-    fixed_term_short = Q(service_end__isnull=False, scheduled_through__lte=as_of) & Q(
+    needed_through = add_months(as_of, months_ahead, anchor_day=as_of.day)
+    fixed_term_short = Q(service_end__isnull=False, scheduled_through__lte=needed_through) & Q(
         scheduled_through__lt=F("service_end") + timedelta(days=2)
     )
-    evergreen_short = Q(service_end__isnull=True, scheduled_through__lte=top_up_before)
+    evergreen_short = Q(service_end__isnull=True, scheduled_through__lte=needed_through)
     return ContractLine.objects.filter(
         Q(scheduled_through__isnull=True) | fixed_term_short | evergreen_short,
         contract__status=Contract.Status.ACTIVE,
         # The customer too: each scheduled event names it, one query per line otherwise.
     ).select_related("contract__customer", "product")
+
+
+def schedules_top_up(*, as_of: date) -> int:
+    """Keep evergreen schedules about a year ahead, so users see the coming year's billing.
+
+    Runs daily apart from the bill run (which only extends what it needs to bill), and extends
+    a line once fewer than ``EVERGREEN_HORIZON_MONTHS - 1`` months remain: about monthly.
+    Returns the number of events created.
+    """
+    lines = lines_to_schedule(as_of=as_of, months_ahead=EVERGREEN_HORIZON_MONTHS - 1)
+    return schedule_extend(lines=lines, as_of=as_of).created
 
 
 def _tax_rate(event: BillingEvent):

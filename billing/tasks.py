@@ -44,3 +44,9 @@ def run_billing_task(as_of: str | None = None) -> int:
         triggered_by="schedule",
     )
     return run.pk
+
+
+@shared_task
+def schedules_top_up_task(as_of: str | None = None) -> int:
+    """Keep evergreen billing schedules a year ahead. Scheduled daily by beat."""
+    return runs.schedules_top_up(as_of=date.fromisoformat(as_of) if as_of else timezone.localdate())

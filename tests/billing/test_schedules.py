@@ -14,6 +14,7 @@ from djmoney.money import Money
 
 from billing.models import BillingEvent
 from billing.shipments import shipment_record
+from billing.tasks import schedules_top_up_task
 from contracts.models import Contract
 from contracts.services import contract_terms_announce
 from tests.admin_urls import admin_url
@@ -280,11 +281,14 @@ def test_an_evergreen_line_is_scheduled_a_year_ahead_and_billed_without_gaps(eve
     assert_invoiced_events_billed_once()
 
 
-def test_each_run_keeps_an_evergreen_schedule_a_year_ahead_of_its_date(evergreen_line, bill):
+def test_the_daily_top_up_keeps_an_evergreen_schedule_a_year_ahead(evergreen_line, bill):
     bill(date(2026, 6, 15))
+    # The run only extends what it must bill: the schedule still ends with 1 Dec 2026.
+    assert events_of(evergreen_line)[-1].bill_date == date(2026, 12, 1)
 
-    # docs/decisions.md: "12 months ahead for evergreen lines (each bill run tops them up)".
+    # The daily top-up (its own beat task) extends lines with under 11 months left.
     # Twelve months past 15 Jun 2026 is 15 Jun 2027: bill dates 1 Jan 2026 .. 1 Jun 2027.
+    assert schedules_top_up_task.delay("2026-06-15").get() == 6
     assert [e.bill_date for e in events_of(evergreen_line)] == [
         date(2026, m, 1) for m in range(1, 13)
     ] + [date(2027, m, 1) for m in range(1, 7)]
