@@ -1,26 +1,28 @@
-"""Schedule the daily bill run with django-celery-beat (editable under Periodic tasks)."""
+"""Schedule billing's daily jobs with django-celery-beat (editable under Periodic tasks)."""
 
 from django.db import migrations
 
-TASK_NAME = "Daily bill run"
+# (name, task, hour, minute). The top-up runs first so that the run's day has its schedules;
+# both run after midnight, so "today" has begun, and before finance staff review drafts.
+DAILY_TASKS = [
+    ("Daily billing schedule top-up", "billing.tasks.schedules_top_up_task", "1", "30"),
+    ("Daily bill run", "billing.tasks.run_billing_task", "2", "0"),
+]
 
 
-def schedule_daily_bill_run(apps, schema_editor):
+def schedule_daily_tasks(apps, schema_editor):
     crontab_model = apps.get_model("django_celery_beat", "CrontabSchedule")
     task_model = apps.get_model("django_celery_beat", "PeriodicTask")
-    # 02:00 in the installation's time zone: after midnight, so "today" has begun everywhere
-    # the invoices are dated, and before finance staff start reviewing drafts.
-    at_two, _ = crontab_model.objects.get_or_create(
-        minute="0", hour="2", day_of_week="*", day_of_month="*", month_of_year="*"
-    )
-    task_model.objects.get_or_create(
-        name=TASK_NAME,
-        defaults={"task": "billing.tasks.run_billing_task", "crontab": at_two},
-    )
+    for name, task, hour, minute in DAILY_TASKS:
+        crontab, _ = crontab_model.objects.get_or_create(
+            minute=minute, hour=hour, day_of_week="*", day_of_month="*", month_of_year="*"
+        )
+        task_model.objects.get_or_create(name=name, defaults={"task": task, "crontab": crontab})
 
 
-def unschedule_daily_bill_run(apps, schema_editor):
-    apps.get_model("django_celery_beat", "PeriodicTask").objects.filter(name=TASK_NAME).delete()
+def unschedule_daily_tasks(apps, schema_editor):
+    names = [name for name, *_ in DAILY_TASKS]
+    apps.get_model("django_celery_beat", "PeriodicTask").objects.filter(name__in=names).delete()
 
 
 class Migration(migrations.Migration):
@@ -29,4 +31,4 @@ class Migration(migrations.Migration):
         ("django_celery_beat", "0019_alter_periodictasks_options"),
     ]
 
-    operations = [migrations.RunPython(schedule_daily_bill_run, unschedule_daily_bill_run)]
+    operations = [migrations.RunPython(schedule_daily_tasks, unschedule_daily_tasks)]
