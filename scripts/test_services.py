@@ -44,7 +44,9 @@ def main(mode: str) -> None:
         sys.exit(f"usage: {sys.argv[0]} [auto|embedded]")
     for name, value in (("DATABASE_URL", database), ("CELERY_BROKER_URL", broker)):
         print(f"export {name}='{value}'" if value else f"unset {name}")
-    full_stack = database.startswith(("postgres://", "postgresql://")) and bool(broker)
+    full_stack = database.startswith(("postgres://", "postgresql://")) and broker.startswith(
+        ("redis://", "rediss://")
+    )
     if not full_stack:
         # Integration tests need PostgreSQL and a real broker; deselect them, and say so.
         print("export PYTEST_ADDOPTS=\"${PYTEST_ADDOPTS:-} -m 'not integration'\"")
