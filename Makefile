@@ -22,6 +22,8 @@ demo: seed serve
 seed: $(INSTALLED)
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py seed_demo
+	# Bill the demo book up to its own date (a second run bills nothing new).
+	$(PY) manage.py run_billing --as-of 2026-03-01
 	$(PY) manage.py ensure_demo_admin
 
 serve: $(INSTALLED)

@@ -30,6 +30,11 @@ class ReadOnlyInline(admin.TabularInline):
         return False
 
 
+def plain_decimal(value) -> str:
+    """Show 50 rather than 50.0000: trailing zeros of the stored scale say nothing."""
+    return f"{value.normalize():f}"
+
+
 class InvoiceLineInline(ReadOnlyInline):
     model = InvoiceLine
     fields = [
@@ -37,13 +42,22 @@ class InvoiceLineInline(ReadOnlyInline):
         "description",
         "period_start",
         "period_end",
-        "quantity",
+        "qty",
         "unit_price",
         "amount",
-        "tax_rate",
+        "tax_percent",
         "tax_amount",
         "voided",
     ]
+    readonly_fields = ["qty", "tax_percent"]
+
+    @admin.display(description="Quantity")
+    def qty(self, line: InvoiceLine) -> str:
+        return plain_decimal(line.quantity)
+
+    @admin.display(description="Tax %")
+    def tax_percent(self, line: InvoiceLine) -> str:
+        return plain_decimal(line.tax_rate)
 
 
 class InvoiceActionForm(ActionForm):
@@ -76,8 +90,28 @@ class InvoiceAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
         return False  # history: void instead
 
+    fieldsets = [
+        (None, {"fields": ["number", "status", "customer", "currency", "bill_run"]}),
+        ("Dates", {"fields": ["invoice_date", "issue_date", "due_date", "payment_terms_text"]}),
+        ("Amounts", {"fields": ["subtotal", "tax_total", "total"]}),
+        ("Bill to (as issued)", {"fields": ["bill_to_name", "bill_to_address"]}),
+        (
+            "Delivery and history",
+            {"fields": ["delivery_held", "void_reason", "created_at", "issued_at", "voided_at"]},
+        ),
+    ]
+
     def get_readonly_fields(self, request: HttpRequest, obj=None) -> list[str]:
         return [field.name for field in Invoice._meta.fields]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        # Nothing on an invoice is edited here: it is issued or voided through the actions.
+        extra_context = {
+            **(extra_context or {}),
+            "show_save": False,
+            "show_save_and_continue": False,
+        }
+        return super().change_view(request, object_id, form_url, extra_context)
 
     @admin.action(description="Issue selected drafts (number and date them today)")
     def issue(self, request: HttpRequest, queryset: QuerySet) -> None:
@@ -128,8 +162,7 @@ class BillingEventAdmin(admin.ModelAdmin):
     list_display = [
         "bill_date",
         "contract",
-        "customer",
-        "kind",
+        "customer_name",
         "description",
         "amount",
         "status",
@@ -148,6 +181,10 @@ class BillingEventAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
         return False
+
+    @admin.display(description="Customer", ordering="customer__legal_name")
+    def customer_name(self, event: BillingEvent) -> str:
+        return event.customer.legal_name
 
     @admin.display(description="Hold")
     def hold_reason(self, event: BillingEvent) -> str:
@@ -179,12 +216,16 @@ class BillRunAdmin(admin.ModelAdmin):
     ]
     list_filter = ["status"]
     inlines = [BillRunChunkInline]
+    readonly_fields = ["started_at"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # started by the schedule, `manage.py run_billing` or the API
 
     def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
         return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False  # the record of what a run billed is history
 
 
 class ShipmentForm(forms.ModelForm):

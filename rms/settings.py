@@ -120,7 +120,7 @@ _broker = env.str("CELERY_BROKER_URL", default="")
 CELERY_TASK_ALWAYS_EAGER = not _broker
 CELERY_TASK_EAGER_PROPAGATES = True
 # Eager calls still build a producer to serialize arguments; the in-memory transport keeps it
-# from looking for an AMQP server on localhost.
+# from being an AMQP connection to localhost.
 CELERY_BROKER_URL = _broker or "memory://"
 CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default=_broker or None)
 # A task is acknowledged when it has run, and given back to the queue if its worker dies, so a
@@ -176,6 +176,11 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("RMS_LOG_LEVEL", default="INFO")},
+    "loggers": {
+        # Eager mode still builds a kombu connection object (never opened) and kombu warns that
+        # it has no hostname; with no broker in use, that warning says nothing.
+        "kombu.connection": {"level": "ERROR" if CELERY_TASK_ALWAYS_EAGER else "WARNING"},
+    },
 }
 
 if PRODUCTION:
