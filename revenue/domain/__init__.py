@@ -1,0 +1,1 @@
+"""Pure revenue calculations: plain values in, plain values out, no database, clock or I/O."""
