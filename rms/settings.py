@@ -127,6 +127,12 @@ CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default=_broker or None
 # killed worker's bill-run chunk is processed again (its transaction had rolled back).
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
+# Redis hands an unacknowledged task (its worker died) to another worker after this many
+# seconds; Redis's own default is an hour. Longer than any task runs, or a slow task would be
+# delivered twice while running (harmless for bill-run chunks, which are idempotent, but wasted).
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=900)
+}
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"

@@ -24,6 +24,7 @@ print(json.dumps({
     "eager": settings.CELERY_TASK_ALWAYS_EAGER,
     "broker": settings.CELERY_BROKER_URL,
     "email": settings.EMAIL_BACKEND,
+    "visibility_timeout": settings.CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"],
     "debug": settings.DEBUG,
 }))
 """
@@ -75,6 +76,7 @@ def test_named_services_are_used():
     assert found["eager"] is False
     assert found["broker"] == "redis://cache.internal:6379/1"
     assert found["email"] == "django.core.mail.backends.smtp.EmailBackend"
+    assert found["visibility_timeout"] == 900
 
 
 @pytest.mark.parametrize(
