@@ -113,3 +113,36 @@ def allocate(total: Money, weights: Sequence[Decimal | int]) -> list[Money]:
     step = Decimal(1).scaleb(-exponent)
     # Each part is a whole number of minor units, so round_money only fixes its scale.
     return [round_money(sign * part * step, code) for part in floors]
+
+
+def round_fraction(value: Fraction, currency: str) -> Money:
+    """Round an exact amount half-up to the currency's minor unit, through ``round_money``.
+
+    ``round_money`` takes a ``Decimal``, and a fraction such as 1/3 has no exact ``Decimal``. The
+    value is therefore cut toward zero to one digit below the minor unit, and that ``Decimal`` is
+    rounded. The cut never changes the outcome: every half-way point (e.g. 0.005 for USD) lies on
+    that finer grid, so a value at or past a half-way point is still at or past it once cut, and a
+    value short of one stays short.
+    """
+    places = minor_unit_exponent(currency) + 1
+    scaled = abs(value) * 10**places
+    digits = scaled.numerator // scaled.denominator
+    sign = 1 if value < 0 else 0
+    cut = Decimal((sign, tuple(int(digit) for digit in str(digits)), -places))
+    return round_money(cut, currency)
+
+
+def require_money(name: str, value: object) -> Money:
+    """Refuse anything but ``Money``: a bare number is almost always a unit or float mistake."""
+    if not isinstance(value, Money):
+        raise TypeError(f"{name} is {type(value).__name__}, not Money.")
+    return value
+
+
+def require_same_currency(first: Money, *others: Money) -> None:
+    """Refuse mixed-currency arithmetic: netting USD against EUR gives a meaningless figure."""
+    for other in others:
+        if other.currency != first.currency:
+            raise ValueError(
+                f"Cannot mix currencies: {first.currency.code} and {other.currency.code}."
+            )

@@ -13,7 +13,7 @@ from fractions import Fraction
 from moneyed import Money
 
 from billing.domain.periods import Period
-from rms.money import allocate, minor_unit_exponent, round_money
+from rms.money import allocate, round_fraction
 
 
 def prorated_amount(full_amount: Decimal, *, days_used: int, days_in_period: int) -> Fraction:
@@ -33,23 +33,6 @@ def prorated_amount(full_amount: Decimal, *, days_used: int, days_in_period: int
             f"Days used ({days_used}) cannot exceed the days in the period ({days_in_period})."
         )
     return Fraction(full_amount) * days_used / days_in_period
-
-
-def round_fraction(value: Fraction, currency: str) -> Money:
-    """Round an exact amount half-up to the currency's minor unit, through ``round_money``.
-
-    ``round_money`` takes a ``Decimal``, and a fraction such as 1/3 has no exact ``Decimal``. The
-    value is therefore cut toward zero to one digit below the minor unit, and that ``Decimal`` is
-    rounded. The cut never changes the outcome: every half-way point (e.g. 0.005 for USD) lies on
-    that finer grid, so a value at or past a half-way point is still at or past it once cut, and a
-    value short of one stays short.
-    """
-    places = minor_unit_exponent(currency) + 1
-    scaled = abs(value) * 10**places
-    digits = scaled.numerator // scaled.denominator
-    sign = 1 if value < 0 else 0
-    cut = Decimal((sign, tuple(int(digit) for digit in str(digits)), -places))
-    return round_money(cut, currency)
 
 
 def period_charge(

@@ -20,7 +20,8 @@ from fractions import Fraction
 from moneyed import Money
 
 from billing.domain.periods import ONE_DAY, Period, billing_periods
-from billing.domain.proration import period_charge, round_fraction
+from billing.domain.proration import period_charge
+from rms.money import round_fraction
 
 MONTH_ABBREVIATIONS = (
     "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",

@@ -14,6 +14,7 @@ from moneyed import Money
 
 from billing.domain.periods import add_months
 from revenue.domain.recognition import RevenueEntry
+from rms.money import require_money, require_same_currency
 
 CONTRACT_ASSET = "contract_asset"
 CONTRACT_LIABILITY = "contract_liability"
@@ -21,21 +22,6 @@ NO_POSITION = "none"
 
 # RPO is disclosed as "expected within 12 months" and "later", per ASC 606-10-50-13.
 RPO_NEAR_TERM_MONTHS = 12
-
-
-def _require_money(name: str, value: object) -> Money:
-    if not isinstance(value, Money):
-        raise TypeError(f"{name} is Money, not {type(value).__name__}.")
-    return value
-
-
-def _require_same_currency(first: Money, *others: Money) -> None:
-    # A contract has one currency; netting USD against EUR would produce a meaningless figure.
-    for other in others:
-        if other.currency != first.currency:
-            raise ValueError(
-                f"Cannot mix currencies: {first.currency.code} and {other.currency.code}."
-            )
 
 
 def _kind(net: Money) -> str:
@@ -61,7 +47,7 @@ class Position:
 
     def __post_init__(self) -> None:
         """Refuse a position whose figures do not agree, so a stored one can be trusted."""
-        _require_same_currency(self.revenue, self.billed, self.net)
+        require_same_currency(self.revenue, self.billed, self.net)
         if self.net != self.revenue - self.billed:
             raise ValueError(
                 f"A position's net must be revenue - billed: {self.revenue} - {self.billed} "
@@ -83,9 +69,9 @@ class Position:
 
 def contract_position(*, revenue: Money, billed: Money) -> Position:
     """Net cumulative revenue against cumulative billings into a contract asset or liability."""
-    _require_money("revenue", revenue)
-    _require_money("billed", billed)
-    _require_same_currency(revenue, billed)
+    require_money("revenue", revenue)
+    require_money("billed", billed)
+    require_same_currency(revenue, billed)
     net = revenue - billed
     return Position(revenue=revenue, billed=billed, net=net, kind=_kind(net))
 
@@ -109,12 +95,12 @@ def remaining_obligation(
     a modification) the difference goes to "later", the conservative side of the disclosure; the
     near-term part is capped at the RPO so "later" never turns negative.
     """
-    _require_money("allocated", allocated)
-    _require_money("recognized", recognized)
+    require_money("allocated", allocated)
+    require_money("recognized", recognized)
     for position, entry in enumerate(schedule_after):
         if not isinstance(entry, RevenueEntry):
             raise TypeError(f"Schedule entry {position} is {type(entry).__name__}.")
-    _require_same_currency(allocated, recognized, *(entry.amount for entry in schedule_after))
+    require_same_currency(allocated, recognized, *(entry.amount for entry in schedule_after))
 
     remaining = allocated - recognized
     # Anchoring on as_of's own day: a year after 29 Feb is 28 Feb, never 1 March.

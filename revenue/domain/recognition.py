@@ -16,8 +16,7 @@ from fractions import Fraction
 
 from moneyed import Money
 
-from billing.domain.proration import round_fraction
-from rms.money import allocate
+from rms.money import allocate, require_money, require_same_currency, round_fraction
 
 ONE_DAY = timedelta(days=1)
 
@@ -57,21 +56,6 @@ class RevenueEntry:
             raise TypeError(f"An entry's amount is Money, not {type(self.amount).__name__}.")
 
 
-def _require_money(name: str, value: object) -> Money:
-    # Money is Decimal with a currency; a bare number here is almost always a unit mistake.
-    if not isinstance(value, Money):
-        raise TypeError(f"{name} is Money, not {type(value).__name__}.")
-    return value
-
-
-def _require_same_currency(first: Money, *others: Money) -> None:
-    for other in others:
-        if other.currency != first.currency:
-            raise ValueError(
-                f"Cannot mix currencies: {first.currency.code} and {other.currency.code}."
-            )
-
-
 def _exact_ratio(name: str, value: Decimal | Fraction | int) -> Fraction:
     """Return a ratio in [0, 1] as a ``Fraction``; floats and out-of-range values are refused."""
     if isinstance(value, bool) or not isinstance(value, Decimal | Fraction | int):
@@ -98,7 +82,7 @@ def ratable_schedule(
     ``rms.money.allocate`` (largest remainder), so each entry is within one minor unit of its exact
     share and the entries sum exactly to ``allocated``.
     """
-    _require_money("allocated", allocated)
+    require_money("allocated", allocated)
     if service_end < service_start:
         raise ValueError(f"The service ends ({service_end}) before it starts ({service_start}).")
 
@@ -127,7 +111,7 @@ def point_in_time_entry(
     satisfies the obligation only for what shipped: pass ``fraction`` = units shipped / units
     ordered, kept exact (``Fraction(6, 10)``) and rounded once.
     """
-    _require_money("allocated", allocated)
+    require_money("allocated", allocated)
     ratio = _exact_ratio("fraction", fraction)
     amount = round_fraction(Fraction(allocated.amount) * ratio, allocated.currency.code)
     return RevenueEntry(period_start=month_start(on), period_end=month_end(on), amount=amount)
@@ -145,12 +129,12 @@ def milestone_entries(
     revenues never drift: once every milestone is achieved they sum exactly to ``allocated``,
     and each milestone always earns the same amount whichever others are achieved.
     """
-    _require_money("allocated", allocated)
+    require_money("allocated", allocated)
     if not milestone_values:
         raise ValueError("A milestone schedule needs at least one milestone.")
     for position, value in enumerate(milestone_values):
-        _require_money(f"Milestone value {position}", value)
-    _require_same_currency(allocated, *milestone_values)
+        require_money(f"Milestone value {position}", value)
+    require_same_currency(allocated, *milestone_values)
     for position, index in enumerate(achieved):
         if isinstance(index, bool) or not isinstance(index, int):
             raise TypeError(f"Achieved entry {position} is {type(index).__name__}, not int.")
@@ -176,9 +160,9 @@ def cumulative_catch_up(
     is already recognized. When the estimate of total cost rises, progress falls and the result
     is negative: ASC 606 books the whole correction now rather than restating closed periods.
     """
-    _require_money("allocated", allocated)
-    _require_money("recognized_to_date", recognized_to_date)
-    _require_same_currency(allocated, recognized_to_date)
+    require_money("allocated", allocated)
+    require_money("recognized_to_date", recognized_to_date)
+    require_same_currency(allocated, recognized_to_date)
     ratio = _exact_ratio("progress", progress)
     earned_to_date = round_fraction(Fraction(allocated.amount) * ratio, allocated.currency.code)
     return earned_to_date - recognized_to_date

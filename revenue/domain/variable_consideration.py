@@ -19,12 +19,12 @@ each result is rounded once, half-up to the currency's minor unit, through ``rms
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from decimal import ROUND_DOWN, Decimal, localcontext
+from decimal import Decimal
 from fractions import Fraction
 
 from moneyed import Money
 
-from rms.money import minor_unit_exponent, round_money
+from rms.money import require_money, round_fraction, round_money
 
 EXPECTED_VALUE = "expected_value"
 MOST_LIKELY = "most_likely"
@@ -57,31 +57,6 @@ class Estimate:
     constraint_reason: str
 
 
-def _round_exact(value: Fraction, currency: str) -> Money:
-    """Round an exact amount once, half-up to the currency's minor unit, through ``round_money``.
-
-    ``round_money`` takes a ``Decimal``, and a ``Fraction`` such as 1/3 has no exact one. The
-    value is therefore truncated towards zero a few digits past the minor unit before rounding:
-    truncation never moves a value across the half-unit boundary (a value below it stays below,
-    one at or above it stays at or above), so the single half-up rounding is exactly that of
-    the true value. This converts; ``round_money`` alone rounds.
-    """
-    exponent = minor_unit_exponent(currency)
-    integer_digits = len(str(abs(value.numerator) // value.denominator))
-    with localcontext() as context:
-        context.prec = integer_digits + exponent + 5
-        context.rounding = ROUND_DOWN
-        decimal = Decimal(value.numerator) / Decimal(value.denominator)
-    return round_money(decimal, currency)
-
-
-def _check_money(amount: object, label: str) -> Money:
-    """Refuse anything but ``Money``: a float amount would carry binary error into the price."""
-    if not isinstance(amount, Money):
-        raise TypeError(f"{label} is {type(amount).__name__}, not Money.")
-    return amount
-
-
 def _validate(scenarios: Sequence[Scenario]) -> str:
     """Refuse scenarios that are not one complete probability distribution; return the currency.
 
@@ -93,7 +68,7 @@ def _validate(scenarios: Sequence[Scenario]) -> str:
     currency = None
     total = Decimal(0)
     for position, scenario in enumerate(scenarios):
-        amount = _check_money(scenario.amount, f"Scenario {position}: amount")
+        amount = require_money(f"Scenario {position}: amount", scenario.amount)
         probability = scenario.probability
         # bool is an int subclass and float is inexact: neither is a meaningful probability.
         if not isinstance(probability, Decimal):
@@ -130,7 +105,7 @@ def expected_value(scenarios: Sequence[Scenario]) -> Money:
     exact = sum(
         (Fraction(s.amount.amount) * Fraction(s.probability) for s in scenarios), Fraction(0)
     )
-    return _round_exact(exact, currency)
+    return round_fraction(exact, currency)
 
 
 def most_likely_amount(scenarios: Sequence[Scenario]) -> Money:
@@ -162,10 +137,10 @@ def constrain(*, estimate: Money, highly_probable_floor: Money | None, reason: s
     an amount of consideration the entity is highly likely to keep, so it cannot be negative;
     a negative estimate (a rebate) is therefore never raised by it.
     """
-    _check_money(estimate, "estimate")
+    require_money("estimate", estimate)
     if highly_probable_floor is None:
         return round_money(estimate)
-    _check_money(highly_probable_floor, "highly_probable_floor")
+    require_money("highly_probable_floor", highly_probable_floor)
     if highly_probable_floor.currency.code != estimate.currency.code:
         raise ValueError(
             f"Cannot constrain a {estimate.currency.code} estimate with a "
@@ -220,8 +195,8 @@ def catch_up(
     (ASC 606-10-32-43 to 32-44, after reassessment under 32-14): (after - before) x fraction
     satisfied, exact, rounded once. A fall in the estimate gives a negative catch-up, a reversal.
     """
-    _check_money(allocated_before, "allocated_before")
-    _check_money(allocated_after, "allocated_after")
+    require_money("allocated_before", allocated_before)
+    require_money("allocated_after", allocated_after)
     currency = allocated_before.currency.code
     if allocated_after.currency.code != currency:
         raise ValueError(
@@ -237,4 +212,4 @@ def catch_up(
     if not 0 <= fraction_satisfied <= 1:
         raise ValueError(f"fraction_satisfied {fraction_satisfied} is not between 0 and 1.")
     change = Fraction(allocated_after.amount) - Fraction(allocated_before.amount)
-    return _round_exact(change * Fraction(fraction_satisfied), currency)
+    return round_fraction(change * Fraction(fraction_satisfied), currency)

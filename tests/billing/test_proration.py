@@ -14,10 +14,9 @@ from billing.domain.periods import Period
 from billing.domain.proration import (
     period_charge,
     prorated_amount,
-    round_fraction,
     split_by_days,
 )
-from rms.money import minor_unit_exponent
+from rms.money import minor_unit_exponent, round_fraction
 
 D = date
 
