@@ -14,8 +14,10 @@ from django.db import IntegrityError, connections, router, transaction
 from django.utils import timezone
 
 from billing.domain.invoices import ProposedInvoice, format_invoice_number
+from billing.milestones import milestones_follow_events
 from billing.models import BillingEvent, BillRun, Invoice, InvoiceLine, InvoiceSequence
 from billing.schedules import lock_customers, schedule_refresh
+from billing.signals import invoice_voided, invoices_issued
 from contracts.models import ContractLine, Customer
 
 
@@ -70,6 +72,7 @@ def invoices_create(
             f"{len(event_ids) - marked} of {len(event_ids)} events were no longer pending; "
             "nothing from this batch is billed."
         )
+    milestones_follow_events(event_ids=event_ids, invoiced=True)
     return invoices
 
 
@@ -138,6 +141,7 @@ def invoices_issue(*, invoices: list[Invoice], issue_date: date) -> list[Invoice
             )
             invoice.issued_at = now
     _save_issue_fields(invoices)
+    invoices_issued.send(sender=Invoice, invoices=invoices)
     return invoices
 
 
@@ -215,6 +219,7 @@ def invoice_void(*, invoice: Invoice, reason: str) -> Invoice:
     locked = Invoice.objects.select_for_update().get(pk=invoice.pk)
     if locked.status == Invoice.Status.VOID:
         raise ValidationError(f"Invoice {locked} is already void.")
+    was_issued = locked.status == Invoice.Status.ISSUED
     locked.status = Invoice.Status.VOID
     locked.void_reason = reason.strip()
     locked.voided_at = timezone.now()
@@ -222,6 +227,9 @@ def invoice_void(*, invoice: Invoice, reason: str) -> Invoice:
     event_ids = list(locked.lines.values_list("event_id", flat=True))
     locked.lines.update(voided=True)
     BillingEvent.objects.filter(pk__in=event_ids).update(status=BillingEvent.Status.PENDING)
+    milestones_follow_events(event_ids=event_ids, invoiced=False)
+    if was_issued:
+        invoice_voided.send(sender=Invoice, invoice=locked)
     released_lines = (
         ContractLine.objects.filter(billing_events__in=event_ids)
         .select_related("contract__customer", "product")

@@ -21,6 +21,8 @@ class BillingEvent(models.Model):
         SUBSCRIPTION = "subscription", "Subscription period"
         ONE_TIME = "one_time", "One-time item"
         SHIPMENT = "shipment", "Shipment"
+        MILESTONE = "milestone", "Milestone achieved"
+        USAGE = "usage", "Usage charge"
 
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"

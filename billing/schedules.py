@@ -10,6 +10,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
+from decimal import Decimal
 
 from django.db import transaction
 from djmoney.money import Money
@@ -55,6 +56,23 @@ def schedule_horizon(line: ContractLine, *, as_of: date) -> date:
     return add_months(as_of, EVERGREEN_HORIZON_MONTHS, anchor_day=as_of.day)
 
 
+def subscription_terms(line: ContractLine, *, unit_price: Decimal) -> SubscriptionTerms:
+    """Return a subscription line's terms as the pure billing functions take them.
+
+    ``unit_price`` is a parameter so that revenue can price the same periods at the line's SSP.
+    """
+    return SubscriptionTerms(
+        service_start=line.service_start,
+        service_end=line.service_end,
+        interval_months=line.interval_months,
+        bill_day=line.bill_day if line.bill_day_mode == "calendar_day" else None,
+        timing=BillTiming(line.bill_timing),
+        quantity=line.quantity,
+        unit_price=unit_price,
+        currency=line.contract.currency,
+    )
+
+
 def line_charges(
     line: ContractLine, *, through: date, since: date | None = None
 ) -> dict[str, tuple[str, Charge]]:
@@ -65,16 +83,7 @@ def line_charges(
     """
     currency = line.contract.currency
     if line.billing_model == BillingModel.SUBSCRIPTION:
-        terms = SubscriptionTerms(
-            service_start=line.service_start,
-            service_end=line.service_end,
-            interval_months=line.interval_months,
-            bill_day=line.bill_day if line.bill_day_mode == "calendar_day" else None,
-            timing=BillTiming(line.bill_timing),
-            quantity=line.quantity,
-            unit_price=line.unit_price.amount,
-            currency=currency,
-        )
+        terms = subscription_terms(line, unit_price=line.unit_price.amount)
         return {
             charge.period.start.isoformat(): (BillingEvent.Kind.SUBSCRIPTION, charge)
             for charge in subscription_charges(terms, through=through, since=since)

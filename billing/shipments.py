@@ -10,6 +10,7 @@ from django.db.models import Sum
 from billing.domain.subscriptions import one_time_charge
 from billing.models import BillingEvent, Shipment
 from billing.schedules import event_from_charge, lock_customers
+from billing.signals import obligations_satisfied
 from contracts.models import BillingModel, Contract, ContractLine, OneTimeTrigger
 
 
@@ -82,4 +83,5 @@ def shipment_record(
         event_from_charge(
             line, BillingEvent.Kind.SHIPMENT, f"shipment:{shipment.pk}", charge
         ).save()
+    obligations_satisfied.send(sender=Shipment, contract_ids=[line.contract_id], on=shipped_on)
     return shipment

@@ -560,3 +560,62 @@ class ContractLine(models.Model):
         ):
             errors["service_end"] = "The service end cannot be before the service start."
         return errors
+
+
+class Milestone(models.Model):
+    """An agreed event of a milestone line that, once achieved, bills its amount.
+
+    Achieved and invoiced milestones are history: they are reversed by a credit note, never
+    edited. Revenue earns each milestone's share of its obligation's *allocated* price.
+    """
+
+    class Status(models.TextChoices):
+        PLANNED = "planned", "Planned"
+        ACHIEVED = "achieved", "Achieved"
+        INVOICED = "invoiced", "Invoiced"
+        CANCELLED = "cancelled", "Cancelled"
+
+    line = models.ForeignKey(ContractLine, on_delete=models.CASCADE, related_name="milestones")
+    sequence = models.PositiveSmallIntegerField()
+    name = models.CharField(max_length=255)
+    description = models.TextField(blank=True)
+    planned_date = models.DateField()
+    percent = models.DecimalField(
+        max_digits=7,
+        decimal_places=4,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(Decimal(0)), MaxValueValidator(Decimal(100))],
+        help_text="Share of the line's value; leave empty for a fixed amount.",
+    )
+    amount = MoneyField(**MONEY_DIGITS, validators=NOT_NEGATIVE)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PLANNED)
+    achieved_on = models.DateField(null=True, blank=True)
+    achieved_by = models.CharField(max_length=150, blank=True, help_text="User or API client.")
+    external_reference = models.CharField(
+        max_length=128, blank=True, help_text="The PSA's task id, for example."
+    )
+    evidence = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["line", "sequence"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["line", "sequence"],
+                name="milestone_unique_sequence",
+                violation_error_message="Another milestone of this line has this sequence.",
+            ),
+            models.CheckConstraint(
+                condition=Q(amount__gte=0),
+                name="milestone_amount_not_negative",
+                violation_error_message="A milestone's amount cannot be negative.",
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=["planned", "cancelled"]) | Q(achieved_on__isnull=False),
+                name="milestone_achieved_has_date",
+                violation_error_message="An achieved milestone needs its achievement date.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.line.contract.number} #{self.line.sequence}.{self.sequence} {self.name}"

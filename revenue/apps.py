@@ -2,11 +2,21 @@ from django.apps import AppConfig
 
 
 class RevenueConfig(AppConfig):
-    """Performance obligations, allocation, recognition schedules, journal and contract position.
-
-    The app is installed from the start so that its migrations chain from the first release;
-    its models arrive with the revenue engine.
-    """
+    """Performance obligations, allocation, recognition schedules, journal and contract position."""
 
     name = "revenue"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from billing.signals import invoice_voided, invoices_issued, obligations_satisfied
+        from contracts.signals import contract_terms_changed
+        from revenue import receivers
+
+        contract_terms_changed.connect(
+            receivers.follow_contract_terms, dispatch_uid="revenue.follow_contract_terms"
+        )
+        invoices_issued.connect(receivers.post_issued_invoices, dispatch_uid="revenue.issued")
+        invoice_voided.connect(receivers.post_voided_invoice, dispatch_uid="revenue.voided")
+        obligations_satisfied.connect(
+            receivers.recognize_satisfied, dispatch_uid="revenue.recognize_satisfied"
+        )

@@ -1,0 +1,101 @@
+"""Reads of billing facts that revenue recognition builds on (what a line is worth, what it
+billed, what shipped, which milestones are achieved), in bulk for a set of lines."""
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
+from djmoney.money import Money
+
+from billing.domain.subscriptions import subscription_charges
+from billing.models import BillingEvent, Shipment
+from billing.schedules import schedule_horizon, subscription_terms
+from contracts.models import BillingModel, ContractLine, Milestone
+from rms.money import round_money
+
+
+def line_term_value(line: ContractLine, *, unit_price: Decimal) -> Money:
+    """Return what a fixed-term line charges over its whole term at ``unit_price`` per unit.
+
+    A subscription is priced period by period, prorated exactly as billing prorates it, so the
+    line's SSP over its term (``unit_price`` = the SSP) and its contract price are measured on
+    the same periods. Other lines are quantity x unit price; a milestone line's unit price is
+    its project value.
+    """
+    currency = line.contract.currency
+    if line.billing_model == BillingModel.SUBSCRIPTION:
+        if line.service_end is None:
+            raise ValueError(f"Line {line.pk} is evergreen: it has no term value.")
+        charges = subscription_charges(
+            subscription_terms(line, unit_price=unit_price),
+            through=schedule_horizon(line, as_of=line.service_start),
+        )
+        return sum((charge.amount for charge in charges), Money(0, currency))
+    return round_money(unit_price * line.quantity, currency)
+
+
+@dataclass(frozen=True)
+class BilledPeriod:
+    """A non-cancelled billing event of a line: what it charges for which days."""
+
+    line_id: int
+    kind: str
+    period_start: date
+    period_end: date
+    amount: Money
+
+
+@dataclass(frozen=True)
+class Delivery:
+    line_id: int
+    shipped_on: date
+    quantity: Decimal
+
+
+@dataclass(frozen=True)
+class MilestoneFact:
+    line_id: int
+    amount: Money
+    planned_date: date
+    achieved_on: date | None
+
+
+def billed_periods(line_ids: Iterable[int]) -> dict[int, list[BilledPeriod]]:
+    """Return each line's live billing events (pending or invoiced), by line id."""
+    result: dict[int, list[BilledPeriod]] = defaultdict(list)
+    rows = (
+        BillingEvent.objects.filter(line_id__in=list(line_ids))
+        .exclude(status=BillingEvent.Status.CANCELLED)
+        .order_by("line_id", "period_start", "id")
+        .values_list("line_id", "kind", "period_start", "period_end", "amount", "amount_currency")
+    )
+    for line_id, kind, start, end, amount, currency in rows:
+        result[line_id].append(BilledPeriod(line_id, kind, start, end, Money(amount, currency)))
+    return result
+
+
+def deliveries(line_ids: Iterable[int]) -> dict[int, list[Delivery]]:
+    """Return each line's shipments, by line id."""
+    result: dict[int, list[Delivery]] = defaultdict(list)
+    rows = Shipment.objects.filter(line_id__in=list(line_ids)).values_list(
+        "line_id", "shipped_on", "quantity"
+    )
+    for line_id, shipped_on, quantity in rows:
+        result[line_id].append(Delivery(line_id, shipped_on, quantity))
+    return result
+
+
+def milestone_facts(line_ids: Iterable[int]) -> dict[int, list[MilestoneFact]]:
+    """Return each line's milestones that still count (not cancelled), in schedule order."""
+    result: dict[int, list[MilestoneFact]] = defaultdict(list)
+    rows = (
+        Milestone.objects.filter(line_id__in=list(line_ids))
+        .exclude(status=Milestone.Status.CANCELLED)
+        .order_by("line_id", "sequence")
+        .values_list("line_id", "amount", "amount_currency", "planned_date", "achieved_on")
+    )
+    for line_id, amount, currency, planned, achieved in rows:
+        result[line_id].append(MilestoneFact(line_id, Money(amount, currency), planned, achieved))
+    return result

@@ -1,0 +1,18 @@
+"""Signals billing sends so that revenue can follow what is billed, shipped and achieved.
+
+Dependencies point from revenue to billing, never back: billing announces, revenue listens.
+Sent inside the transaction that made the change, so that what a receiver writes (a journal
+entry) commits or rolls back with it and nothing billed is ever missing from the ledger.
+"""
+
+from django.dispatch import Signal
+
+# Invoices were issued. Arguments: ``invoices`` (a list of issued Invoice rows).
+invoices_issued = Signal()
+
+# An issued invoice was voided. Arguments: ``invoice``.
+invoice_voided = Signal()
+
+# Something that satisfies a performance obligation happened (a shipment, a milestone achieved,
+# usage rated). Arguments: ``contract_ids``, ``on`` (the date it happened).
+obligations_satisfied = Signal()

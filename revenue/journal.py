@@ -1,0 +1,198 @@
+"""The general-ledger journal: a balanced entry for every issued invoice, void and recognition.
+
+- an invoice debits receivables and credits the contract (billings) and sales tax;
+- a void reverses its invoice's entry line for line;
+- recognition debits the contract and credits revenue (a negative catch-up the other way).
+
+So a contract's balance on the contract account is ``revenue - billings``: a debit balance is a
+contract asset, a credit balance a contract liability. Every line names its contract, which is
+what the position selectors aggregate. Each entry has a ``source_key`` naming what it posts, so
+nothing is posted twice however often a poster runs.
+"""
+
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import date
+from decimal import Decimal
+
+from django.db.models import Max, Sum
+
+from billing.models import Invoice, InvoiceLine
+from revenue.domain.earning import next_month
+from revenue.domain.recognition import month_start
+from revenue.models import JournalEntry, JournalLine, LedgerAccount, RevenuePeriod
+
+Role = LedgerAccount.Role
+
+
+def ledger_accounts() -> dict[str, LedgerAccount]:
+    """Return the ledger account of each role (created with defaults by a migration)."""
+    return {account.role: account for account in LedgerAccount.objects.all()}
+
+
+def first_open_period() -> date | None:
+    """Return the first day of the first open month, or None when no month was ever closed."""
+    last_closed = RevenuePeriod.objects.filter(status=RevenuePeriod.Status.CLOSED).aggregate(
+        last=Max("start")
+    )["last"]
+    return next_month(last_closed) if last_closed else None
+
+
+def accounting_date(day: date, first_open: date | None) -> tuple[date, date]:
+    """Return (date, period) to post something that happened on ``day``.
+
+    A closed month takes no postings: what belongs to it goes to the first day of the first
+    open month instead.
+    """
+    if first_open is not None and day < first_open:
+        return first_open, first_open
+    return day, month_start(day)
+
+
+def _line(
+    entry: JournalEntry, account: LedgerAccount, contract_id: int | None, signed: Decimal
+) -> JournalLine:
+    """Build a journal line: a positive amount is a debit, a negative one a credit."""
+    return JournalLine(
+        entry=entry,
+        account=account,
+        contract_id=contract_id,
+        date=entry.date,
+        kind=entry.kind,
+        currency=entry.currency,
+        debit=signed if signed > 0 else Decimal(0),
+        credit=-signed if signed < 0 else Decimal(0),
+    )
+
+
+def journal_post_invoices(*, invoices: Iterable[Invoice]) -> int:
+    """Post each issued invoice not yet in the journal; return how many were posted.
+
+    One entry per invoice, with a receivable, a billing and a tax line per contract it bills,
+    so that every contract's billings and receivable can be read off the ledger on their own.
+    """
+    wanted = {
+        f"invoice:{invoice.pk}:issued": invoice
+        for invoice in invoices
+        if invoice.issue_date is not None
+    }
+    if not wanted:
+        return 0
+    done = set(
+        JournalEntry.objects.filter(source_key__in=wanted).values_list("source_key", flat=True)
+    )
+    todo = {key: invoice for key, invoice in wanted.items() if key not in done}
+    if not todo:
+        return 0
+    by_invoice: dict[int, list[tuple[int, Decimal, Decimal]]] = defaultdict(list)
+    rows = (
+        InvoiceLine.objects.filter(invoice__in=[invoice.pk for invoice in todo.values()])
+        .values("invoice_id", "contract_line__contract_id")
+        .annotate(amount=Sum("amount"), tax=Sum("tax_amount"))
+        .order_by("invoice_id", "contract_line__contract_id")
+    )
+    for row in rows:
+        by_invoice[row["invoice_id"]].append(
+            (row["contract_line__contract_id"], row["amount"], row["tax"])
+        )
+    accounts = ledger_accounts()
+    first_open = first_open_period()
+    entries, lines = [], []
+    for key, invoice in todo.items():
+        day, period = accounting_date(invoice.issue_date, first_open)
+        contracts = by_invoice[invoice.pk]
+        entry = JournalEntry(
+            kind=JournalEntry.Kind.INVOICE,
+            date=day,
+            period=period,
+            currency=invoice.currency,
+            source_key=key,
+            invoice=invoice,
+            contract_id=contracts[0][0] if len(contracts) == 1 else None,
+            description=f"Invoice {invoice.number}",
+        )
+        entries.append(entry)
+        for contract_id, amount, tax in contracts:
+            lines.append(_line(entry, accounts[Role.RECEIVABLE], contract_id, amount + tax))
+            lines.append(_line(entry, accounts[Role.CONTRACT], contract_id, -amount))
+            if tax:
+                lines.append(_line(entry, accounts[Role.TAX], contract_id, -tax))
+    JournalEntry.objects.bulk_create(entries)
+    for line in lines:
+        line.entry_id = line.entry.pk
+    JournalLine.objects.bulk_create(lines)
+    return len(entries)
+
+
+def journal_post_void(*, invoice: Invoice, voided_on: date) -> JournalEntry | None:
+    """Reverse a voided invoice's entry line for line (posting the invoice first if it never was).
+
+    A void of a draft has nothing to reverse and returns None; so does a second call.
+    """
+    key = f"invoice:{invoice.pk}:void"
+    if invoice.issue_date is None or JournalEntry.objects.filter(source_key=key).exists():
+        return None
+    journal_post_invoices(invoices=[invoice])
+    issued = JournalEntry.objects.get(source_key=f"invoice:{invoice.pk}:issued")
+    day, period = accounting_date(voided_on, first_open_period())
+    entry = JournalEntry.objects.create(
+        kind=JournalEntry.Kind.INVOICE_VOID,
+        date=day,
+        period=period,
+        currency=issued.currency,
+        source_key=key,
+        invoice=invoice,
+        contract_id=issued.contract_id,
+        description=f"Void of invoice {invoice.number}",
+    )
+    JournalLine.objects.bulk_create(
+        _line(entry, line.account, line.contract_id, line.credit - line.debit)
+        for line in issued.lines.select_related("account")
+    )
+    return entry
+
+
+def journal_catch_up() -> int:
+    """Post invoices issued or voided before the journal existed (or by a path that skipped it).
+
+    Return how many entries were posted. Cheap when nothing is missing: two anti-join queries.
+    """
+    posted = 0
+    missing_issue = Invoice.objects.filter(issue_date__isnull=False).exclude(
+        journal_entries__kind=JournalEntry.Kind.INVOICE
+    )
+    posted += journal_post_invoices(invoices=list(missing_issue))
+    missing_void = Invoice.objects.filter(
+        status=Invoice.Status.VOID, issue_date__isnull=False
+    ).exclude(journal_entries__kind=JournalEntry.Kind.INVOICE_VOID)
+    for invoice in missing_void:
+        voided_on = invoice.voided_at.date() if invoice.voided_at else invoice.issue_date
+        posted += journal_post_void(invoice=invoice, voided_on=voided_on) is not None
+    return posted
+
+
+def recognition_entry(
+    *,
+    accounts: dict[str, LedgerAccount],
+    contract_id: int,
+    currency: str,
+    day: date,
+    period: date,
+    amount: Decimal,
+    source_key: str,
+    description: str,
+) -> tuple[JournalEntry, list[JournalLine]]:
+    """Build (unsaved) the entry recognizing ``amount``: Dr contract, Cr revenue."""
+    entry = JournalEntry(
+        kind=JournalEntry.Kind.RECOGNITION,
+        date=day,
+        period=period,
+        currency=currency,
+        source_key=source_key,
+        contract_id=contract_id,
+        description=description[:255],
+    )
+    return entry, [
+        _line(entry, accounts[Role.CONTRACT], contract_id, amount),
+        _line(entry, accounts[Role.REVENUE], contract_id, -amount),
+    ]

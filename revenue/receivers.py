@@ -1,0 +1,38 @@
+"""Revenue's answers to what contracts and billing announce.
+
+The journal receivers run inside the transaction that issued or voided the invoice, so a
+billing is never committed without its journal entry. Recognition follows satisfying events
+at once (a shipment, a milestone), dated no later than today.
+"""
+
+from datetime import date
+
+from django.utils import timezone
+
+from billing.models import Invoice
+from contracts.models import Contract
+from revenue.journal import journal_post_invoices, journal_post_void
+from revenue.obligations import obligations_sync
+from revenue.runs import contracts_recognize
+
+
+def follow_contract_terms(sender, *, contract: Contract, **kwargs) -> None:
+    """Re-derive the obligations and allocation of a changed contract, then re-plan it.
+
+    A change to what was already recognized posts its catch-up at once, in the open period.
+    """
+    obligations_sync(contract=contract)
+    contracts_recognize(contract_ids=[contract.pk], as_of=None)
+
+
+def post_issued_invoices(sender, *, invoices: list[Invoice], **kwargs) -> None:
+    journal_post_invoices(invoices=invoices)
+
+
+def post_voided_invoice(sender, *, invoice: Invoice, **kwargs) -> None:
+    journal_post_void(invoice=invoice, voided_on=timezone.localdate(invoice.voided_at))
+
+
+def recognize_satisfied(sender, *, contract_ids: list[int], on: date, **kwargs) -> None:
+    """Recognize what a shipment, milestone or usage satisfied, as of when it happened."""
+    contracts_recognize(contract_ids=contract_ids, as_of=min(on, timezone.localdate()))

@@ -1,0 +1,359 @@
+"""Revenue runs and period close: post what each obligation has earned, then close the month.
+
+A run reads each obligation's earning curve at the end of every open month up to its date and
+posts the difference from what is already recognized (a recognized schedule entry with its
+journal entry), then rebuilds the planned entries from the forecast. Because it posts
+differences, a run repeated, run concurrently (contracts are locked) or rerun after a crash
+posts nothing twice; and a change that belongs to a closed month lands in the first open one.
+"""
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from fractions import Fraction
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Count, Min, Sum
+from django.utils import timezone
+from djmoney.money import Money
+
+from billing.selectors import billed_periods, deliveries, milestone_facts
+from contracts.models import Contract
+from revenue.curves import ONE_DAY, Facts, curves
+from revenue.domain.earning import earned_through, months_between, postings
+from revenue.domain.recognition import month_end, month_start
+from revenue.journal import (
+    first_open_period,
+    journal_catch_up,
+    ledger_accounts,
+    recognition_entry,
+)
+from revenue.models import (
+    ContractRevenue,
+    JournalEntry,
+    JournalLine,
+    PerformanceObligation,
+    ProgressEntry,
+    RevenuePeriod,
+    RevenueRun,
+    RevenueScheduleEntry,
+)
+from revenue.obligations import allocation_refresh, lines_of, obligations_of
+from rms.money import round_money
+
+# Contracts recognized per transaction: each costs about a dozen reads for the whole chunk and
+# a few bulk writes, and a chunk holds its contracts' row locks only for its own duration.
+RECOGNITION_CHUNK_SIZE = 200
+
+# Draft contracts are not yet contracts (ASC 606 step 1 needs approval); a terminated one is
+# frozen at what was recognized until termination accounting (credits, effective dates) exists.
+RECOGNIZED_STATUSES = [Contract.Status.ACTIVE, Contract.Status.COMPLETED]
+
+Status = RevenueScheduleEntry.Status
+
+
+def _facts(obligations: Sequence[PerformanceObligation]) -> Facts:
+    line_ids = [line.pk for o in obligations for line in lines_of(o)]
+    progress: dict[int, list[tuple[date, Fraction]]] = defaultdict(list)
+    for obligation_id, measured_on, incurred, estimated in ProgressEntry.objects.filter(
+        obligation__in=obligations
+    ).values_list("obligation_id", "measured_on", "incurred", "estimated_total"):
+        progress[obligation_id].append((measured_on, Fraction(incurred) / Fraction(estimated)))
+    return Facts(
+        billed=billed_periods(line_ids),
+        shipped=deliveries(line_ids),
+        milestones=milestone_facts(line_ids),
+        progress=progress,
+    )
+
+
+@dataclass
+class _Recognized:
+    """What an obligation has recognized so far: by period, and how many entries."""
+
+    by_period: dict[date, Money] = field(default_factory=dict)
+    count: int = 0
+
+    def total(self, currency: str) -> Money:
+        return sum(self.by_period.values(), Money(0, currency))
+
+
+def _recognized(obligations: Sequence[PerformanceObligation]) -> dict[int, _Recognized]:
+    """Return what each obligation has recognized, by obligation id."""
+    rows = (
+        RevenueScheduleEntry.objects.filter(obligation__in=obligations, status=Status.RECOGNIZED)
+        .values("obligation_id", "period", "amount_currency")
+        .annotate(total=Sum("amount"), count=Count("id"))
+        .order_by()
+    )
+    result: dict[int, _Recognized] = defaultdict(_Recognized)
+    for row in rows:
+        recognized = result[row["obligation_id"]]
+        # Every posting sits on the minor unit, so rounding only removes SQLite's float noise.
+        recognized.by_period[row["period"]] = round_money(row["total"], row["amount_currency"])
+        recognized.count += row["count"]
+    return result
+
+
+def _describe(obligation: PerformanceObligation, period: date, catch_up: bool) -> str:
+    text = f"{obligation.name}: revenue for {period:%b %Y}"
+    return text + " (with catch-up from closed periods)" if catch_up else text
+
+
+@dataclass
+class _Writes:
+    """What a chunk posts and plans, written in bulk at its end."""
+
+    entries: list[JournalEntry] = field(default_factory=list)
+    lines: list[JournalLine] = field(default_factory=list)
+    recognized: list[RevenueScheduleEntry] = field(default_factory=list)
+    planned: list[RevenueScheduleEntry] = field(default_factory=list)
+
+    def save(self, obligations: Sequence[PerformanceObligation]) -> None:
+        JournalEntry.objects.bulk_create(self.entries)
+        for line in self.lines:
+            line.entry_id = line.entry.pk
+        JournalLine.objects.bulk_create(self.lines)
+        for entry in self.recognized:
+            entry.journal_entry_id = entry.journal_entry.pk
+        RevenueScheduleEntry.objects.filter(
+            obligation__in=obligations, status=Status.PLANNED
+        ).delete()
+        RevenueScheduleEntry.objects.bulk_create(self.recognized + self.planned)
+
+
+@dataclass(frozen=True)
+class _Context:
+    first_open: date | None
+    accounts: dict
+    facts: Facts
+    recognized: dict[int, _Recognized]
+
+
+def _post(
+    obligation: PerformanceObligation,
+    actual: list,
+    *,
+    through: date,
+    context: _Context,
+    writes: _Writes,
+) -> None:
+    """Post the obligation's growth in each open month through ``through``.
+
+    What is posted is added to ``context.recognized``, which the plan then starts from.
+    """
+    contract = obligation.contract
+    currency = contract.currency
+    recognized = context.recognized[obligation.pk]
+    first_open = context.first_open
+    start = min([step.on for step in actual] + [obligation.service_start])
+    first = max(filter(None, [first_open, month_start(start)]))
+    closed_total = sum(
+        (amount for period, amount in recognized.by_period.items() if period < first),
+        Money(0, currency),
+    )
+    due = postings(
+        curve=actual,
+        months=months_between(first, through),
+        recognized=recognized.by_period,
+        currency=currency,
+        as_of=through,
+    )
+    for index, posting in enumerate(due, start=recognized.count + 1):
+        catch_up = (
+            first_open is not None
+            and posting.period == first_open
+            and earned_through(actual, first_open - ONE_DAY, currency=currency) != closed_total
+        )
+        description = _describe(obligation, posting.period, catch_up)
+        entry, entry_lines = recognition_entry(
+            accounts=context.accounts,
+            contract_id=contract.pk,
+            currency=contract.currency,
+            day=posting.on,
+            period=posting.period,
+            amount=posting.amount.amount,
+            source_key=f"recognition:{obligation.pk}:{index}",
+            description=description,
+        )
+        writes.entries.append(entry)
+        writes.lines += entry_lines
+        writes.recognized.append(
+            RevenueScheduleEntry(
+                obligation=obligation,
+                contract_id=contract.pk,
+                period=posting.period,
+                amount=posting.amount,
+                status=Status.RECOGNIZED,
+                recognized_on=posting.on,
+                description=description,
+                journal_entry=entry,
+            )
+        )
+        recognized.by_period[posting.period] = (
+            recognized.by_period.get(posting.period, Money(0, currency)) + posting.amount
+        )
+    recognized.count += len(due)
+
+
+def _plan(
+    obligation: PerformanceObligation,
+    forecast: list,
+    *,
+    recognized: _Recognized,
+    plan_from: date,
+    writes: _Writes,
+) -> None:
+    """Plan the forecast's growth beyond what is recognized, month by month from ``plan_from``."""
+    last = max((step.on for step in forecast), default=None)
+    if last is None or last < plan_from:
+        return
+    for posting in postings(
+        curve=forecast,
+        months=months_between(plan_from, last),
+        recognized=recognized.by_period,
+        currency=obligation.contract.currency,
+        as_of=date.max,
+    ):
+        writes.planned.append(
+            RevenueScheduleEntry(
+                obligation=obligation,
+                contract_id=obligation.contract_id,
+                period=posting.period,
+                amount=posting.amount,
+                status=Status.PLANNED,
+                description=f"{obligation.name}: planned for {posting.period:%b %Y}",
+            )
+        )
+
+
+@transaction.atomic
+def contracts_recognize(*, contract_ids: Iterable[int], as_of: date | None) -> int:
+    """Recognize the contracts' revenue through ``as_of`` and re-plan the rest; return postings.
+
+    ``as_of`` never moves a contract back: a run for an earlier date than its last one
+    recognizes through the last one's date (posting nothing new). With ``as_of`` None only the
+    plan (and any catch-up through the last run's date) is refreshed, which is what a change of
+    terms needs.
+    """
+    ids = list(
+        Contract.objects.select_for_update()
+        .filter(pk__in=list(contract_ids), status__in=RECOGNIZED_STATUSES)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    if not ids:
+        return 0
+    states = ContractRevenue.objects.in_bulk(ids, field_name="contract_id")
+    by_contract = obligations_of(ids)
+    obligations = [o for group in by_contract.values() for o in group]
+    facts = _facts(obligations)
+    context = _Context(first_open_period(), ledger_accounts(), facts, _recognized(obligations))
+    writes = _Writes()
+    new_states, moved_states = [], []
+    for contract_id, group in by_contract.items():
+        if not group:
+            continue
+        allocation_refresh(
+            contract=group[0].contract, obligations=group, reason="Revenue run", billed=facts.billed
+        )
+        state = states.get(contract_id)
+        last = state.recognized_through if state else None
+        through = max(filter(None, [as_of, last]), default=None)
+        for obligation in group:
+            actual, forecast = curves(
+                obligation, lines_of(obligation), facts, as_of=through or date.min
+            )
+            if through is not None:
+                _post(obligation, actual, through=through, context=context, writes=writes)
+            plan_from = max(
+                filter(None, [context.first_open, month_start(through) if through else None]),
+                default=month_start(obligation.service_start),
+            )
+            _plan(
+                obligation,
+                forecast,
+                recognized=context.recognized[obligation.pk],
+                plan_from=plan_from,
+                writes=writes,
+            )
+        if state is None and through is not None:
+            new_states.append(ContractRevenue(contract_id=contract_id, recognized_through=through))
+        elif state is not None and last != through:
+            state.recognized_through = through
+            moved_states.append(state)
+    writes.save(obligations)
+    ContractRevenue.objects.bulk_create(new_states)
+    ContractRevenue.objects.bulk_update(moved_states, ["recognized_through"])
+    return len(writes.recognized)
+
+
+def recognizable_contract_ids() -> list[int]:
+    """Return the ids of the contracts a run recognizes, in id order."""
+    return list(
+        Contract.objects.filter(status__in=RECOGNIZED_STATUSES)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+
+
+def revenue_recognize(*, as_of: date, triggered_by: str = "") -> RevenueRun:
+    """Recognize every contract's revenue through ``as_of``, chunk by chunk.
+
+    Each chunk commits on its own, so a crash loses at most the chunk in flight, and the next
+    run (which posts differences) finishes it. Invoices issued before the journal existed are
+    posted first, so that the ledger holds every billing the positions net against.
+    """
+    run = RevenueRun.objects.create(as_of=as_of, triggered_by=triggered_by)
+    journal_catch_up()
+    ids = recognizable_contract_ids()
+    posted = 0
+    for start in range(0, len(ids), RECOGNITION_CHUNK_SIZE):
+        posted += contracts_recognize(
+            contract_ids=ids[start : start + RECOGNITION_CHUNK_SIZE], as_of=as_of
+        )
+    run.contracts = len(ids)
+    run.entries_posted = posted
+    run.finished_at = timezone.now()
+    run.save(update_fields=["contracts", "entries_posted", "finished_at"])
+    return run
+
+
+def period_close(*, through: date, closed_by: str = "") -> list[RevenuePeriod]:
+    """Recognize everything through the end of ``through``'s month, then close every month to it.
+
+    Closing is in order: every earlier month still open is closed too. A closed month takes no
+    further postings; what later changes about it posts into the first open month. Closing an
+    already closed month is refused.
+    """
+    month = month_start(through)
+    first_open = first_open_period()
+    if first_open is not None and month < first_open:
+        raise ValidationError(
+            {
+                "through": f"{month:%B %Y} is already closed; the first open period is "
+                f"{first_open:%B %Y}."
+            }
+        )
+    run = revenue_recognize(as_of=month_end(month), triggered_by=closed_by or "period close")
+    with transaction.atomic():
+        # Wait for any recognition still posting (it holds its contracts' locks), so that
+        # nothing lands in a month after it is closed.
+        list(Contract.objects.select_for_update().values_list("pk", flat=True))
+        earliest = JournalEntry.objects.aggregate(first=Min("period"))["first"] or month
+        start = first_open or min(earliest, month)
+        now = timezone.now()
+        closed = []
+        for period_start in months_between(start, month):
+            period, _ = RevenuePeriod.objects.select_for_update().get_or_create(start=period_start)
+            if period.status != RevenuePeriod.Status.CLOSED:
+                period.status = RevenuePeriod.Status.CLOSED
+                period.closed_at = now
+                period.closed_by = closed_by
+                period.save()
+            closed.append(period)
+    run.close_through = month
+    run.save(update_fields=["close_through"])
+    return closed
