@@ -40,7 +40,7 @@ from revenue.models import (
     RevenueRun,
     RevenueScheduleEntry,
 )
-from revenue.obligations import allocation_refresh, lines_of, obligations_of
+from revenue.obligations import allocation_refresh, lines_of, obligations_of, obligations_sync
 from rms.money import round_money
 
 # Contracts recognized per transaction: each costs about a dozen reads for the whole chunk and
@@ -308,6 +308,11 @@ def revenue_recognize(*, as_of: date, triggered_by: str = "") -> RevenueRun:
     """
     run = RevenueRun.objects.create(as_of=as_of, triggered_by=triggered_by)
     journal_catch_up()
+    # Contracts activated before the revenue engine existed have no obligations yet.
+    for contract in Contract.objects.filter(
+        status__in=RECOGNIZED_STATUSES, obligations__isnull=True
+    ).prefetch_related("lines"):
+        obligations_sync(contract=contract)
     ids = recognizable_contract_ids()
     posted = 0
     for start in range(0, len(ids), RECOGNITION_CHUNK_SIZE):
