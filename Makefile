@@ -24,6 +24,9 @@ seed: $(INSTALLED)
 	$(PY) manage.py seed_demo
 	# Bill the demo book up to its own date (a second run bills nothing new).
 	$(PY) manage.py run_billing --as-of 2026-03-01
+	# Recognize its revenue: months before February closed, then everything earned to the date.
+	$(PY) manage.py recognize_revenue --as-of 2026-01-31 --close
+	$(PY) manage.py recognize_revenue --as-of 2026-03-01
 	$(PY) manage.py ensure_demo_admin
 
 serve: $(INSTALLED)

@@ -22,12 +22,14 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
+from fractions import Fraction
 from typing import Any, NamedTuple
 
 from django.db import models, transaction
 from django.db.models import Count
 from djmoney.money import Money
 
+from contracts.domain.milestones import spread
 from contracts.models import (
     BillDayMode,
     BillingContact,
@@ -36,6 +38,7 @@ from contracts.models import (
     Contract,
     ContractLine,
     Customer,
+    Milestone,
     OneTimeTrigger,
     PaymentTerms,
     Product,
@@ -824,7 +827,7 @@ def _seed_contracts(
     for plan in plans:
         contract = contracts[plan.number]
         for line in plan.lines:
-            _upsert(
+            row = _upsert(
                 ContractLine,
                 lines.get((contract.pk, line.sequence)),
                 {
@@ -835,6 +838,42 @@ def _seed_contracts(
                 },
                 tally,
             )
+            if row.billing_model == BillingModel.MILESTONE:
+                _seed_milestones(row, tally)
+
+
+# The demo's milestone schedule: (name, percent of the line's value, share of the service period
+# elapsed when it is planned). The last milestone absorbs the rounding remainder.
+DEMO_MILESTONES = [
+    ("Design signed off", Decimal(30), Fraction(1, 3)),
+    ("Build complete", Decimal(40), Fraction(2, 3)),
+    ("Go-live accepted", Decimal(30), Fraction(1)),
+]
+
+
+def _seed_milestones(line: ContractLine, tally: Counter) -> None:
+    """Upsert a 30/40/30 schedule on a milestone line, planned across its service period."""
+    value = line.extended_amount
+    amounts = spread(value, [percent for _, percent, _ in DEMO_MILESTONES])
+    end = line.service_end or _add_months(line.service_start, 12)
+    days = (end - line.service_start).days
+    existing = {m.sequence: m for m in line.milestones.all()}
+    for sequence, ((name, percent, elapsed), amount) in enumerate(
+        zip(DEMO_MILESTONES, amounts, strict=True), start=1
+    ):
+        _upsert(
+            Milestone,
+            existing.get(sequence),
+            {
+                "line": line,
+                "sequence": sequence,
+                "name": name,
+                "planned_date": line.service_start + timedelta(days=int(days * elapsed)),
+                "percent": percent,
+                "amount": amount,
+            },
+            tally,
+        )
 
 
 @dataclass(frozen=True)
