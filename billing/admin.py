@@ -11,10 +11,11 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from billing import invoicing
+from billing.milestones import milestone_achieve
 from billing.models import BillingEvent, BillRun, BillRunChunk, Invoice, InvoiceLine, Shipment
 from billing.shipments import shipment_check, shipment_record
 from contracts.admin import ContractAdmin
-from contracts.models import Contract
+from contracts.models import Contract, Milestone
 
 
 class ReadOnlyInline(admin.TabularInline):
@@ -263,6 +264,71 @@ class ShipmentAdmin(admin.ModelAdmin):
             reference=obj.reference,
         )
         obj.pk = saved.pk
+
+
+class MilestoneActionForm(ActionForm):
+    achieved_on = forms.DateField(
+        required=False,
+        label="Achieved on (default today)",
+        widget=forms.DateInput(attrs={"type": "date"}),
+    )
+    reference = forms.CharField(required=False, label="Reference")
+
+
+@admin.register(Milestone)
+class MilestoneAdmin(admin.ModelAdmin):
+    """Milestones across contracts; achieving one makes it due for the next bill run."""
+
+    list_display = [
+        "__str__",
+        "planned_date",
+        "amount",
+        "status",
+        "achieved_on",
+        "achieved_by",
+        "external_reference",
+    ]
+    list_filter = ["status", "planned_date"]
+    search_fields = ["name", "line__contract__number", "external_reference"]
+    list_select_related = ["line__contract"]
+    raw_id_fields = ["line"]
+    readonly_fields = ["status", "achieved_on", "achieved_by", "external_reference"]
+    action_form = MilestoneActionForm
+    actions = ["achieve"]
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        # Achieved and invoiced milestones are history, reversed by a credit note.
+        allowed = super().has_change_permission(request, obj)
+        return allowed and (obj is None or obj.status == Milestone.Status.PLANNED)
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        allowed = super().has_delete_permission(request, obj)
+        return allowed and (obj is None or obj.status == Milestone.Status.PLANNED)
+
+    @admin.action(description="Mark selected achieved (bills them in the next run)")
+    def achieve(self, request: HttpRequest, queryset: QuerySet) -> None:
+        raw_date = request.POST.get("achieved_on") or ""
+        try:
+            achieved_on = forms.DateField().clean(raw_date) if raw_date else timezone.localdate()
+        except ValidationError:
+            self.message_user(request, f"'{raw_date}' is not a date.", messages.ERROR)
+            return
+        done = 0
+        for milestone in queryset.select_related("line__contract").order_by("pk"):
+            try:
+                milestone_achieve(
+                    milestone=milestone,
+                    achieved_on=achieved_on,
+                    achieved_by=request.user.get_username(),
+                    reference=request.POST.get("reference", ""),
+                )
+                done += 1
+            except ValidationError as error:
+                self.message_user(
+                    request, f"{milestone}: {' '.join(error.messages)}", messages.ERROR
+                )
+        if done:
+            self.message_user(request, f"Marked {done} milestone(s) achieved.", messages.SUCCESS)
 
 
 class BillingEventInline(ReadOnlyInline):
