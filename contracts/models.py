@@ -619,3 +619,15 @@ class Milestone(models.Model):
 
     def __str__(self) -> str:
         return f"{self.line.contract.number} #{self.line.sequence}.{self.sequence} {self.name}"
+
+    def clean(self) -> None:
+        """Refuse a milestone on a line not billed by milestones, or in another currency."""
+        if self.line_id is None:
+            return
+        if self.line.billing_model != BillingModel.MILESTONE:
+            raise ValidationError({"line": "Only milestone lines have milestones."})
+        currency = self.line.contract.currency
+        if self.amount is not None and self.amount.currency.code != currency:
+            raise ValidationError(
+                {"amount": f"This contract is in {currency}; enter the amount in {currency}."}
+            )

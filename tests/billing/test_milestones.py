@@ -94,3 +94,24 @@ def test_the_admin_action_achieves_on_the_date_given(project, staff_client):
     # History is read-only: an achieved milestone cannot be edited or deleted.
     page = staff_client.get(admin_url(Milestone, "change", design.pk)).content.decode()
     assert 'name="planned_date"' not in page
+
+
+def test_a_milestone_on_a_subscription_line_or_in_another_currency_is_refused(
+    contract_line_factory,
+):
+    subscription = contract_line_factory()
+    milestone = Milestone(
+        line=subscription,
+        sequence=1,
+        name="x",
+        planned_date=date(2026, 3, 1),
+        amount=Money(1, "USD"),
+    )
+    with pytest.raises(ValidationError, match="Only milestone lines"):
+        milestone.full_clean()
+    project = contract_line_factory(milestone=True, unit_price=Money(10, "USD"))
+    milestone = Milestone(
+        line=project, sequence=1, name="x", planned_date=date(2026, 3, 1), amount=Money(1, "EUR")
+    )
+    with pytest.raises(ValidationError, match="enter the amount in USD"):
+        milestone.full_clean()
