@@ -16,3 +16,10 @@ def revenue_recognize_task(as_of: str | None = None) -> int:
         triggered_by="schedule",
     )
     return run.pk
+
+
+@shared_task
+def period_close_task(through: str, closed_by: str = "") -> list[str]:
+    """Recognize through ``through``'s month end and close every month up to it."""
+    periods = runs.period_close(through=date.fromisoformat(through), closed_by=closed_by)
+    return [f"{period.start:%Y-%m}" for period in periods]
