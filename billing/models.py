@@ -12,6 +12,7 @@ from decimal import Decimal
 from django.db import models
 from django.db.models import F, Q, Value
 from djmoney.models.fields import CurrencyField, MoneyField
+from djmoney.money import Money
 
 from contracts.models import MONEY_DIGITS, Contract, ContractLine, Customer
 
@@ -173,6 +174,12 @@ class InvoiceSequence(models.Model):
 TOTAL_TOLERANCE = Value(Decimal("0.00005"))
 
 
+class PaymentStatus(models.TextChoices):
+    UNPAID = "unpaid", "Unpaid"
+    PARTIALLY_PAID = "partially_paid", "Partially paid"
+    PAID = "paid", "Paid"
+
+
 class Invoice(models.Model):
     class Status(models.TextChoices):
         DRAFT = "draft", "Draft"
@@ -206,6 +213,16 @@ class Invoice(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     issued_at = models.DateTimeField(null=True, blank=True)
     voided_at = models.DateTimeField(null=True, blank=True)
+    # The document as rendered at issue, kept so that every (re)send attaches the same bytes.
+    pdf = models.FileField(upload_to="invoices/%Y/", blank=True, editable=False)
+    pdf_sha256 = models.CharField(max_length=64, blank=True, editable=False)
+    sent_at = models.DateTimeField(null=True, blank=True, help_text="First successful delivery.")
+    # Kept in step by the payment and credit note services, under the invoice's row lock.
+    payment_status = models.CharField(
+        max_length=16, choices=PaymentStatus.choices, default=PaymentStatus.UNPAID
+    )
+    amount_paid = models.DecimalField(max_digits=19, decimal_places=4, default=Decimal(0))
+    amount_credited = models.DecimalField(max_digits=19, decimal_places=4, default=Decimal(0))
 
     class Meta:
         ordering = ["-invoice_date", "-id"]
@@ -238,6 +255,11 @@ class Invoice(models.Model):
 
     def __str__(self) -> str:
         return self.number or f"Draft {self.pk}"
+
+    @property
+    def balance_due(self) -> Money:
+        """Return what the customer still owes: total less payments and credit notes."""
+        return Money(self.total.amount - self.amount_paid - self.amount_credited, self.currency)
 
 
 class InvoiceLine(models.Model):
@@ -272,3 +294,216 @@ class InvoiceLine(models.Model):
 
     def __str__(self) -> str:
         return f"{self.invoice} · {self.description}"
+
+
+class SellerProfile(models.Model):
+    """Who issues the invoices: the identity, remit-to and bank details printed on documents.
+
+    One row, edited by finance in the admin (``SellerProfile.current()`` creates it on first use).
+    """
+
+    legal_name = models.CharField(max_length=255, default="Your Company Ltd")
+    address = models.TextField(blank=True)
+    tax_id = models.CharField("tax ID", max_length=64, blank=True)
+    email = models.EmailField(blank=True)
+    phone = models.CharField(max_length=64, blank=True)
+    website = models.CharField(max_length=255, blank=True)
+    logo = models.FileField(upload_to="seller/", blank=True, help_text="PNG or SVG.")
+    remit_to = models.TextField(
+        "remit to / bank details", blank=True, help_text="Printed under 'How to pay'."
+    )
+    invoice_footer = models.TextField(blank=True)
+
+    def __str__(self) -> str:
+        return self.legal_name
+
+    @classmethod
+    def current(cls) -> "SellerProfile":
+        return cls.objects.get_or_create(pk=1)[0]
+
+
+class CreditNote(models.Model):
+    """A correction of an issued invoice, whole or per line: what the customer no longer owes.
+
+    Numbered in its own gapless series (``CN``) when issued; issued credit notes are history.
+    """
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        ISSUED = "issued", "Issued"
+
+    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="credit_notes")
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="credit_notes")
+    currency = CurrencyField()
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.DRAFT)
+    series = models.CharField(max_length=8, default="CN")
+    year = models.PositiveSmallIntegerField(null=True, blank=True)
+    sequence_number = models.PositiveIntegerField(null=True, blank=True)
+    number = models.CharField(max_length=32, blank=True)
+    issue_date = models.DateField(null=True, blank=True)
+    reason = models.CharField(max_length=255)
+    subtotal = MoneyField(**MONEY_DIGITS)
+    tax_total = MoneyField(**MONEY_DIGITS)
+    total = MoneyField(**MONEY_DIGITS)
+    pdf = models.FileField(upload_to="credit_notes/%Y/", blank=True, editable=False)
+    pdf_sha256 = models.CharField(max_length=64, blank=True, editable=False)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.CharField(max_length=150, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    issued_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["series", "year", "sequence_number"],
+                condition=Q(sequence_number__isnull=False),
+                name="credit_note_number_unique_in_series_year",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="issued")
+                | Q(sequence_number__isnull=False, issue_date__isnull=False),
+                name="credit_note_issued_has_number_and_date",
+            ),
+            models.CheckConstraint(
+                condition=Q(total__gte=F("subtotal") + F("tax_total") - TOTAL_TOLERANCE)
+                & Q(total__lte=F("subtotal") + F("tax_total") + TOTAL_TOLERANCE),
+                name="credit_note_total_is_subtotal_plus_tax",
+            ),
+            models.CheckConstraint(condition=Q(total__gt=0), name="credit_note_credits_something"),
+        ]
+
+    def __str__(self) -> str:
+        return self.number or f"Draft credit note {self.pk}"
+
+
+class CreditNoteLine(models.Model):
+    """The part of one invoice line a credit note takes back (a positive amount)."""
+
+    credit_note = models.ForeignKey(CreditNote, on_delete=models.CASCADE, related_name="lines")
+    invoice_line = models.ForeignKey(
+        InvoiceLine, on_delete=models.PROTECT, related_name="credit_lines"
+    )
+    position = models.PositiveIntegerField()
+    description = models.CharField(max_length=255)
+    quantity = models.DecimalField(max_digits=19, decimal_places=4)
+    amount = MoneyField(**MONEY_DIGITS)
+    tax_amount = MoneyField(**MONEY_DIGITS)
+
+    class Meta:
+        ordering = ["credit_note", "position"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(amount__gt=0) & Q(tax_amount__gte=0),
+                name="credit_note_line_positive",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.credit_note} · {self.description}"
+
+
+class DeliveryAttempt(models.Model):
+    """One attempt to email a document to the customer's billing contacts.
+
+    Written as ``sending`` before the message goes out, so that a crash mid-send is visible and
+    is never silently sent again: only a ``failed`` attempt is retried.
+    """
+
+    class Status(models.TextChoices):
+        SENDING = "sending", "Sending"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed"
+        SKIPPED = "skipped", "Skipped"
+
+    invoice = models.ForeignKey(
+        Invoice, on_delete=models.CASCADE, null=True, blank=True, related_name="deliveries"
+    )
+    credit_note = models.ForeignKey(
+        CreditNote, on_delete=models.CASCADE, null=True, blank=True, related_name="deliveries"
+    )
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.SENDING)
+    recipients = models.TextField(blank=True)
+    trigger = models.CharField(max_length=32, help_text="issue, resend, hold released, retry")
+    error = models.TextField(blank=True)
+    started_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(invoice__isnull=False, credit_note__isnull=True)
+                | Q(invoice__isnull=True, credit_note__isnull=False),
+                name="delivery_attempt_one_document",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return (
+            f"{self.invoice or self.credit_note}: {self.status} at {self.started_at:%Y-%m-%d %H:%M}"
+        )
+
+
+class Payment(models.Model):
+    """Money received from a customer, applied to invoices; what is left is customer credit."""
+
+    class Method(models.TextChoices):
+        BANK_TRANSFER = "bank_transfer", "Bank transfer"
+        CARD = "card", "Card"
+        CHECK = "check", "Check"
+        DIRECT_DEBIT = "direct_debit", "Direct debit"
+        CASH = "cash", "Cash"
+        OTHER = "other", "Other"
+
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="payments")
+    amount = MoneyField(**MONEY_DIGITS)
+    received_on = models.DateField()
+    method = models.CharField(max_length=16, choices=Method.choices)
+    reference = models.CharField(
+        max_length=128, blank=True, help_text="Bank reference; unique per customer when given."
+    )
+    note = models.CharField(max_length=255, blank=True)
+    unapplied = models.DecimalField(
+        max_digits=19, decimal_places=4, help_text="Customer credit left from this payment."
+    )
+    recorded_by = models.CharField(max_length=150, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-received_on", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["customer", "reference"],
+                condition=~Q(reference=""),
+                name="payment_reference_unique_per_customer",
+                violation_error_message="This customer already has a payment with this reference.",
+            ),
+            models.CheckConstraint(condition=Q(amount__gt=0), name="payment_positive"),
+            models.CheckConstraint(
+                condition=Q(unapplied__gte=0) & Q(unapplied__lte=F("amount")),
+                name="payment_unapplied_within_amount",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.amount} from {self.customer} on {self.received_on}"
+
+
+class PaymentApplication(models.Model):
+    """The part of a payment that settles one invoice."""
+
+    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="applications")
+    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="payments")
+    amount = MoneyField(**MONEY_DIGITS)
+    applied_on = models.DateField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["payment", "id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="payment_application_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.amount} of {self.payment_id} to {self.invoice}"

@@ -8,6 +8,7 @@ contract's) live in ``clean()`` and in the services.
 from datetime import date
 from decimal import Decimal
 
+import babel
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
@@ -125,6 +126,21 @@ TAX_RATE_DIGITS = {"max_digits": 7, "decimal_places": 4}
 TAX_RATE_RANGE = [MinValueValidator(Decimal(0)), MaxValueValidator(Decimal(100))]
 
 
+class InvoiceTemplate(models.TextChoices):
+    STANDARD = "standard", "Standard"
+    COMPACT = "compact", "Compact"
+
+
+def validate_locale(value: str) -> None:
+    """Accept a locale Babel knows (en_US, de_DE), so documents can be formatted in it."""
+    try:
+        babel.Locale.parse(value)
+    except (ValueError, babel.UnknownLocaleError) as error:
+        raise ValidationError(
+            f"{value!r} is not a known locale; use e.g. en_US or de_DE."
+        ) from error
+
+
 class Customer(HoldFlags):
     class DeliveryMethod(models.TextChoices):
         EMAIL = "email", "Email to billing contacts"
@@ -147,6 +163,18 @@ class Customer(HoldFlags):
     )
     invoice_review = models.CharField(
         max_length=8, choices=InvoiceReview.choices, default=InvoiceReview.DEFAULT
+    )
+    invoice_template = models.CharField(
+        max_length=16,
+        choices=InvoiceTemplate.choices,
+        default=InvoiceTemplate.STANDARD,
+        help_text="Layout of this customer's invoices and credit notes.",
+    )
+    locale = models.CharField(
+        max_length=16,
+        default="en_US",
+        validators=[validate_locale],
+        help_text="Formats amounts and dates on documents, e.g. en_US, de_DE, fr_FR, ja_JP.",
     )
     tax_id = models.CharField("tax ID", max_length=64, blank=True)
     tax_rate = models.DecimalField(
