@@ -16,3 +16,6 @@ invoice_voided = Signal()
 # Something that satisfies a performance obligation happened (a shipment, a milestone achieved,
 # usage rated). Arguments: ``contract_ids``, ``on`` (the date it happened).
 obligations_satisfied = Signal()
+
+# A credit note was issued. Arguments: ``credit_note``. Sent inside the issuing transaction.
+credit_note_issued = Signal()
