@@ -2,7 +2,7 @@
 billed, what shipped, which milestones are achieved), in bulk for a set of lines."""
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -16,15 +16,20 @@ from contracts.models import BillingModel, ContractLine, Milestone
 from rms.money import round_money
 
 
-def line_term_value(line: ContractLine, *, unit_price: Decimal) -> Money:
+def line_term_value(
+    line: ContractLine, *, unit_price: Decimal, billed: Sequence["BilledPeriod"] = ()
+) -> Money:
     """Return what a fixed-term line charges over its whole term at ``unit_price`` per unit.
 
     A subscription is priced period by period, prorated exactly as billing prorates it, so the
     line's SSP over its term (``unit_price`` = the SSP) and its contract price are measured on
-    the same periods. Other lines are quantity x unit price; a milestone line's unit price is
-    its project value.
+    the same periods. What ``billed`` shows as already invoiced counts at what it was invoiced
+    for, and shipments at what they billed: a price change reprices only what is still to come,
+    as billing does. Other lines are quantity x unit price (a milestone line's unit price is its
+    project value).
     """
     currency = line.contract.currency
+    invoiced = {period.source_key: period.amount for period in billed if period.invoiced}
     if line.billing_model == BillingModel.SUBSCRIPTION:
         if line.service_end is None:
             raise ValueError(f"Line {line.pk} is evergreen: it has no term value.")
@@ -32,7 +37,17 @@ def line_term_value(line: ContractLine, *, unit_price: Decimal) -> Money:
             subscription_terms(line, unit_price=unit_price),
             through=schedule_horizon(line, as_of=line.service_start),
         )
-        return sum((charge.amount for charge in charges), Money(0, currency))
+        return sum(
+            (invoiced.get(charge.period.start.isoformat(), charge.amount) for charge in charges),
+            Money(0, currency),
+        )
+    if line.billing_model == BillingModel.ONE_TIME:
+        shipped = [period for period in billed if period.kind == BillingEvent.Kind.SHIPMENT]
+        if shipped:
+            backordered = line.quantity - sum((period.quantity for period in shipped), Decimal(0))
+            rest = round_money(unit_price * backordered, currency)
+            return sum((period.amount for period in shipped), rest)
+        return invoiced.get("order", round_money(unit_price * line.quantity, currency))
     return round_money(unit_price * line.quantity, currency)
 
 
@@ -42,9 +57,12 @@ class BilledPeriod:
 
     line_id: int
     kind: str
+    source_key: str
     period_start: date
     period_end: date
+    quantity: Decimal
     amount: Money
+    invoiced: bool
 
 
 @dataclass(frozen=True)
@@ -69,10 +87,31 @@ def billed_periods(line_ids: Iterable[int]) -> dict[int, list[BilledPeriod]]:
         BillingEvent.objects.filter(line_id__in=list(line_ids))
         .exclude(status=BillingEvent.Status.CANCELLED)
         .order_by("line_id", "period_start", "id")
-        .values_list("line_id", "kind", "period_start", "period_end", "amount", "amount_currency")
+        .values_list(
+            "line_id",
+            "kind",
+            "source_key",
+            "period_start",
+            "period_end",
+            "quantity",
+            "amount",
+            "amount_currency",
+            "status",
+        )
     )
-    for line_id, kind, start, end, amount, currency in rows:
-        result[line_id].append(BilledPeriod(line_id, kind, start, end, Money(amount, currency)))
+    for line_id, kind, key, start, end, quantity, amount, currency, status in rows:
+        result[line_id].append(
+            BilledPeriod(
+                line_id=line_id,
+                kind=kind,
+                source_key=key,
+                period_start=start,
+                period_end=end,
+                quantity=quantity,
+                amount=Money(amount, currency),
+                invoiced=status == BillingEvent.Status.INVOICED,
+            )
+        )
     return result
 
 

@@ -306,6 +306,9 @@ class RevenueScheduleEntry(models.Model):
     amount = MoneyField(**MONEY_DIGITS)
     status = models.CharField(max_length=12, choices=Status.choices)
     recognized_on = models.DateField(null=True, blank=True)
+    catch_up = models.BooleanField(
+        default=False, help_text="Settles closed months: revenue they earned after closing."
+    )
     description = models.CharField(max_length=255, blank=True)
     journal_entry = models.OneToOneField(
         JournalEntry,

@@ -193,7 +193,7 @@ def _line_price(line: ContractLine, billed: dict[int, list[BilledPeriod]]) -> Mo
         or (line.billing_model == BillingModel.SUBSCRIPTION and line.service_end is None)
     ):
         return sum((period.amount for period in billed.get(line.pk, [])), zero)
-    return line_term_value(line, unit_price=line.unit_price.amount)
+    return line_term_value(line, unit_price=line.unit_price.amount, billed=billed.get(line.pk, []))
 
 
 def _line_ssp(line: ContractLine, price: Money) -> Money:

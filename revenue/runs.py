@@ -15,14 +15,14 @@ from fractions import Fraction
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Count, Min, Sum
+from django.db.models import Count, Min, Q, Sum
 from django.utils import timezone
 from djmoney.money import Money
 
 from billing.selectors import billed_periods, deliveries, milestone_facts
 from contracts.models import Contract
-from revenue.curves import ONE_DAY, Facts, curves
-from revenue.domain.earning import earned_through, months_between, postings
+from revenue.curves import Facts, curves
+from revenue.domain.earning import months_between, postings
 from revenue.domain.recognition import month_end, month_start
 from revenue.journal import (
     first_open_period,
@@ -74,6 +74,7 @@ class _Recognized:
     """What an obligation has recognized so far: by period, and how many entries."""
 
     by_period: dict[date, Money] = field(default_factory=dict)
+    caught_up: dict[date, Money] = field(default_factory=dict)
     count: int = 0
 
     def total(self, currency: str) -> Money:
@@ -85,21 +86,28 @@ def _recognized(obligations: Sequence[PerformanceObligation]) -> dict[int, _Reco
     rows = (
         RevenueScheduleEntry.objects.filter(obligation__in=obligations, status=Status.RECOGNIZED)
         .values("obligation_id", "period", "amount_currency")
-        .annotate(total=Sum("amount"), count=Count("id"))
+        .annotate(
+            total=Sum("amount"),
+            caught_up=Sum("amount", filter=Q(catch_up=True), default=0),
+            count=Count("id"),
+        )
         .order_by()
     )
     result: dict[int, _Recognized] = defaultdict(_Recognized)
     for row in rows:
         recognized = result[row["obligation_id"]]
         # Every posting sits on the minor unit, so rounding only removes SQLite's float noise.
-        recognized.by_period[row["period"]] = round_money(row["total"], row["amount_currency"])
+        currency = row["amount_currency"]
+        recognized.by_period[row["period"]] = round_money(row["total"], currency)
+        recognized.caught_up[row["period"]] = round_money(row["caught_up"], currency)
         recognized.count += row["count"]
     return result
 
 
 def _describe(obligation: PerformanceObligation, period: date, catch_up: bool) -> str:
-    text = f"{obligation.name}: revenue for {period:%b %Y}"
-    return text + " (with catch-up from closed periods)" if catch_up else text
+    if catch_up:
+        return f"{obligation.name}: catch-up for closed periods, posted in {period:%b %Y}"
+    return f"{obligation.name}: revenue for {period:%b %Y}"
 
 
 @dataclass
@@ -150,24 +158,18 @@ def _post(
     first_open = context.first_open
     start = min([step.on for step in actual] + [obligation.service_start])
     first = max(filter(None, [first_open, month_start(start)]))
-    closed_total = sum(
-        (amount for period, amount in recognized.by_period.items() if period < first),
-        Money(0, currency),
-    )
     due = postings(
         curve=actual,
-        months=months_between(first, through),
+        # At least the first open month, which takes a catch-up even when ``through`` is in a
+        # closed one (terms changed after a close).
+        months=months_between(first, max(first, through)),
         recognized=recognized.by_period,
         currency=currency,
         as_of=through,
+        caught_up=recognized.caught_up.get(first),
     )
     for index, posting in enumerate(due, start=recognized.count + 1):
-        catch_up = (
-            first_open is not None
-            and posting.period == first_open
-            and earned_through(actual, first_open - ONE_DAY, currency=currency) != closed_total
-        )
-        description = _describe(obligation, posting.period, catch_up)
+        description = _describe(obligation, posting.period, posting.catch_up)
         entry, entry_lines = recognition_entry(
             accounts=context.accounts,
             contract_id=contract.pk,
@@ -188,6 +190,7 @@ def _post(
                 amount=posting.amount,
                 status=Status.RECOGNIZED,
                 recognized_on=posting.on,
+                catch_up=posting.catch_up,
                 description=description,
                 journal_entry=entry,
             )
@@ -195,6 +198,10 @@ def _post(
         recognized.by_period[posting.period] = (
             recognized.by_period.get(posting.period, Money(0, currency)) + posting.amount
         )
+        if posting.catch_up:
+            recognized.caught_up[posting.period] = (
+                recognized.caught_up.get(posting.period, Money(0, currency)) + posting.amount
+            )
     recognized.count += len(due)
 
 
@@ -216,6 +223,7 @@ def _plan(
         recognized=recognized.by_period,
         currency=obligation.contract.currency,
         as_of=date.max,
+        caught_up=recognized.caught_up.get(plan_from),
     ):
         writes.planned.append(
             RevenueScheduleEntry(
@@ -224,6 +232,7 @@ def _plan(
                 period=posting.period,
                 amount=posting.amount,
                 status=Status.PLANNED,
+                catch_up=posting.catch_up,
                 description=f"{obligation.name}: planned for {posting.period:%b %Y}",
             )
         )
@@ -334,6 +343,11 @@ def period_close(*, through: date, closed_by: str = "") -> list[RevenuePeriod]:
     already closed month is refused.
     """
     month = month_start(through)
+    if month_end(month) >= timezone.localdate():
+        # Closing a month before it has ended would recognize revenue not yet earned.
+        raise ValidationError(
+            {"through": f"{month:%B %Y} has not ended yet; a month is closed after its last day."}
+        )
     first_open = first_open_period()
     if first_open is not None and month < first_open:
         raise ValidationError(

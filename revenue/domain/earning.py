@@ -23,7 +23,7 @@ from fractions import Fraction
 
 from moneyed import Money
 
-from revenue.domain.recognition import month_end, month_start, ratable_schedule
+from revenue.domain.recognition import ONE_DAY, month_end, month_start, ratable_schedule
 from rms.money import allocate, require_money, round_fraction
 
 
@@ -190,11 +190,16 @@ def next_month(day: date) -> date:
 
 @dataclass(frozen=True)
 class Posting:
-    """Revenue to post in one open month: the curve's growth since what is already recognized."""
+    """Revenue to post in one open month: the curve's growth since what is already recognized.
+
+    A ``catch_up`` posting settles closed months: revenue they earned (or lost) after they were
+    closed, posted on the first day of the first open month.
+    """
 
     period: date
     on: date
     amount: Money
+    catch_up: bool = False
 
 
 def postings(
@@ -204,26 +209,41 @@ def postings(
     recognized: Mapping[date, Money],
     currency: str,
     as_of: date,
+    caught_up: Money | None = None,
 ) -> list[Posting]:
     """Return what to post in each open month so revenue catches up with the curve.
 
     ``months`` are the open periods (first days) up to ``as_of``'s, in order; ``recognized``
     is what is posted so far, by period, closed periods included. Each month is read at its
-    last day (or at ``as_of`` for the current one), and posts the curve's value there minus all
-    that is recognized in it and before it. So a rerun posts nothing, and a change that belongs
-    to a closed month lands in the first open one. Months that would post zero are left out.
+    last day (or at ``as_of`` for the current one) and posts the curve's value there minus all
+    that is recognized in it and before it, so a rerun posts nothing.
+
+    The first month also settles the months before it, which are closed: what the curve earned
+    before the month, less what those months recognized and less the catch-ups already posted
+    in it (``caught_up``), is posted apart as a catch-up. That keeps the month's own revenue
+    readable, and it is posted even when ``as_of`` falls in a closed month (a change of terms
+    after a close). Zero postings are left out.
     """
     for amount in recognized.values():
         require_money("recognized", amount)
     zero = Money(0, currency)
-    first = months[0] if months else None
-    total = sum((a for period, a in recognized.items() if first and period < first), zero)
+    if not months:
+        return []
+    first = months[0]
+    closed = sum((a for period, a in recognized.items() if period < first), zero)
+    caught_up = caught_up if caught_up is not None else zero
+    before_first = earned_through(curve, min(first - ONE_DAY, as_of), currency=currency)
     result = []
+    catch_up = before_first - closed - caught_up
+    if catch_up.amount:
+        result.append(Posting(period=first, on=first, amount=catch_up, catch_up=True))
+    total = closed + recognized.get(first, zero) + catch_up
     for month in months:
         reading = min(month_end(month), as_of)
         if reading < month:
             break
-        total += recognized.get(month, zero)
+        if month != first:
+            total += recognized.get(month, zero)
         target = earned_through(curve, reading, currency=currency)
         if target != total:
             result.append(Posting(period=month, on=reading, amount=target - total))
