@@ -85,6 +85,8 @@ def configure_environment() -> None:
     # would bury the result.
     os.environ["DJANGO_DEBUG"] = "false"
     os.environ.setdefault("RMS_LOG_LEVEL", "WARNING")
+    # The bill run alone: emailing invoices is a worker's job, measured by its own benchmark.
+    os.environ["RMS_AUTO_DELIVERY"] = "false"
     os.environ["DJANGO_SETTINGS_MODULE"] = "rms.settings"
     django.setup()
 

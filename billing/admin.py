@@ -9,8 +9,12 @@ from django.core.exceptions import ValidationError
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
+from django.utils.html import format_html
 
 from billing import invoicing
+from billing.admin_delivery import DeliveryAttemptInline, resend_invoices
+from billing.admin_documents import InvoiceDocumentsAdminMixin  # also registers SellerProfile
+from billing.admin_receivables import credit_note_new_url  # also registers credit notes, payments
 from billing.milestones import milestone_achieve
 from billing.models import BillingEvent, BillRun, BillRunChunk, Invoice, InvoiceLine, Shipment
 from billing.shipments import shipment_check, shipment_record
@@ -66,7 +70,7 @@ class InvoiceActionForm(ActionForm):
 
 
 @admin.register(Invoice)
-class InvoiceAdmin(admin.ModelAdmin):
+class InvoiceAdmin(InvoiceDocumentsAdminMixin, admin.ModelAdmin):
     list_display = [
         "__str__",
         "customer",
@@ -74,16 +78,24 @@ class InvoiceAdmin(admin.ModelAdmin):
         "invoice_date",
         "due_date",
         "total",
+        "payment_status",
         "delivery_held",
-        "bill_run",
+        "sent_at",
     ]
-    list_filter = ["status", "delivery_held", "currency", "invoice_date", "issue_date"]
+    list_filter = [
+        "status",
+        "payment_status",
+        "delivery_held",
+        "currency",
+        "invoice_date",
+        "issue_date",
+    ]
     search_fields = ["number", "customer__legal_name", "customer__number"]
     list_select_related = ["customer", "bill_run"]
     date_hierarchy = "invoice_date"
-    inlines = [InvoiceLineInline]
+    inlines = [InvoiceLineInline, DeliveryAttemptInline]
     action_form = InvoiceActionForm
-    actions = ["issue", "void"]
+    actions = ["issue", "void", resend_invoices]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # invoices come from bill runs and milestones, never typed in
@@ -92,18 +104,55 @@ class InvoiceAdmin(admin.ModelAdmin):
         return False  # history: void instead
 
     fieldsets = [
-        (None, {"fields": ["number", "status", "customer", "currency", "bill_run"]}),
+        (
+            None,
+            {"fields": ["number", "status", "customer", "currency", "bill_run", "document_links"]},
+        ),
         ("Dates", {"fields": ["invoice_date", "issue_date", "due_date", "payment_terms_text"]}),
-        ("Amounts", {"fields": ["subtotal", "tax_total", "total"]}),
+        (
+            "Amounts",
+            {
+                "fields": [
+                    "subtotal",
+                    "tax_total",
+                    "total",
+                    "payment_status",
+                    "amount_paid",
+                    "amount_credited",
+                    "credit_note_link",
+                ]
+            },
+        ),
         ("Bill to (as issued)", {"fields": ["bill_to_name", "bill_to_address"]}),
         (
             "Delivery and history",
-            {"fields": ["delivery_held", "void_reason", "created_at", "issued_at", "voided_at"]},
+            {
+                "fields": [
+                    "delivery_held",
+                    "sent_at",
+                    "void_reason",
+                    "created_at",
+                    "issued_at",
+                    "voided_at",
+                ]
+            },
         ),
     ]
 
     def get_readonly_fields(self, request: HttpRequest, obj=None) -> list[str]:
-        return [field.name for field in Invoice._meta.fields]
+        return [
+            *(field.name for field in Invoice._meta.fields),
+            "document_links",
+            "credit_note_link",
+        ]
+
+    @admin.display(description="Credit note")
+    def credit_note_link(self, invoice: Invoice) -> str:
+        if invoice.status != Invoice.Status.ISSUED:
+            return "—"
+        return format_html(
+            '<a class="button" href="{}">Create a credit note</a>', credit_note_new_url(invoice)
+        )
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         # Nothing on an invoice is edited here: it is issued or voided through the actions.

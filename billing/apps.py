@@ -8,9 +8,12 @@ class BillingConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from billing.receivers import refresh_schedule_of_contract
-        from contracts.signals import contract_terms_changed
+        from billing.receivers import deliver_what_a_hold_kept, refresh_schedule_of_contract
+        from contracts.signals import contract_terms_changed, delivery_hold_released
 
         contract_terms_changed.connect(
             refresh_schedule_of_contract, dispatch_uid="billing.refresh_schedule_of_contract"
+        )
+        delivery_hold_released.connect(
+            deliver_what_a_hold_kept, dispatch_uid="billing.deliver_what_a_hold_kept"
         )

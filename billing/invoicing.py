@@ -13,6 +13,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connections, router, transaction
 from django.utils import timezone
 
+from billing.delivery import invoices_queue_delivery
 from billing.domain.invoices import ProposedInvoice, format_invoice_number
 from billing.milestones import milestones_follow_events
 from billing.models import BillingEvent, BillRun, Invoice, InvoiceLine, InvoiceSequence
@@ -101,7 +102,8 @@ def invoices_issue(*, invoices: list[Invoice], issue_date: date) -> list[Invoice
     """Issue draft invoices: number them, date them, freeze the bill-to, compute due dates.
 
     Must run inside the caller's transaction, which holds the invoices (or their customers)
-    locked; numbers are handed out in the order given.
+    locked; numbers are handed out in the order given. Their delivery is queued for after the
+    commit.
     """
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("invoices_issue must run inside a transaction.")
@@ -142,6 +144,7 @@ def invoices_issue(*, invoices: list[Invoice], issue_date: date) -> list[Invoice
             invoice.issued_at = now
     _save_issue_fields(invoices)
     invoices_issued.send(sender=Invoice, invoices=invoices)
+    invoices_queue_delivery(invoice_ids=[invoice.pk for invoice in invoices])
     return invoices
 
 

@@ -1,13 +1,14 @@
 """Celery tasks of the billing app: thin wrappers that take ids and call one service."""
 
 import logging
+import smtplib
 from datetime import date
 
 from celery import shared_task
 from django.db import OperationalError
 from django.utils import timezone
 
-from billing import runs
+from billing import delivery, runs
 
 logger = logging.getLogger(__name__)
 
@@ -50,3 +51,29 @@ def run_billing_task(as_of: str | None = None) -> int:
 def schedules_top_up_task(as_of: str | None = None) -> int:
     """Keep evergreen billing schedules a year ahead. Scheduled daily by beat."""
     return runs.schedules_top_up(as_of=date.fromisoformat(as_of) if as_of else timezone.localdate())
+
+
+# Retried for SMTP and network errors (server down, connection refused or dropped) with
+# exponential backoff from a minute (up to 1, 2, 4, 8, 16 minutes, jittered), so an outage of
+# half an hour is ridden out; each try is logged as an attempt. Late acknowledgement: a worker
+# that dies mid-task gives the task back, and the service's ``sending`` attempt keeps the
+# redelivered copy from sending a second time.
+DELIVERY_RETRY = {
+    "acks_late": True,
+    "autoretry_for": (smtplib.SMTPException, OSError),
+    "retry_backoff": 60,
+    "retry_backoff_max": 16 * 60,
+    "max_retries": 5,
+}
+
+
+@shared_task(**DELIVERY_RETRY)
+def invoice_deliver_task(invoice_id: int, trigger: str = delivery.Trigger.ISSUE) -> None:
+    """Email an issued invoice to its customer's billing contacts (see ``invoice_deliver``)."""
+    delivery.invoice_deliver(invoice_id=invoice_id, trigger=trigger)
+
+
+@shared_task(**DELIVERY_RETRY)
+def credit_note_deliver_task(credit_note_id: int, trigger: str = delivery.Trigger.ISSUE) -> None:
+    """Email an issued credit note to its customer's billing contacts."""
+    delivery.credit_note_deliver(credit_note_id=credit_note_id, trigger=trigger)

@@ -8,7 +8,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from contracts.models import Contract, Customer, HoldFlags
-from contracts.signals import contract_terms_changed
+from contracts.signals import contract_terms_changed, delivery_hold_released
 
 
 class HoldKind:
@@ -28,17 +28,23 @@ def hold_set(*, target: Customer | Contract, kind: str, on: bool, reason: str = 
     """Place (``on=True``) or release a billing or delivery hold on a customer or contract.
 
     Releasing the last hold clears the reason; placing one keeps any earlier reason unless a new
-    one is given. Returns the updated row.
+    one is given. Releasing a delivery hold announces it after commit, so that billing sends
+    what the hold kept back. Returns the updated row.
     """
     if kind not in HoldKind.ALL:
         raise ValidationError(f"Unknown hold {kind!r}; use one of {', '.join(HoldKind.ALL)}.")
     row = _locked(target)
+    released = getattr(row, kind) and not on
     setattr(row, kind, on)
     if on and reason:
         row.hold_reason = reason
     if not row.on_hold:
         row.hold_reason = ""
     row.save(update_fields=[kind, "hold_reason", "updated_at"])
+    if released and kind == HoldKind.DELIVERY:
+        ids = {"customer_id": None, "contract_id": None}
+        ids["customer_id" if isinstance(row, Customer) else "contract_id"] = row.pk
+        transaction.on_commit(lambda: delivery_hold_released.send(sender=type(row), **ids))
     return row
 
 

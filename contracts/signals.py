@@ -8,3 +8,8 @@ from django.dispatch import Signal
 # Sent after commit when a contract's terms may have changed what comes due: on activation and
 # whenever the contract or its lines are saved. Arguments: ``contract``.
 contract_terms_changed = Signal()
+
+# Sent after commit when a delivery hold is released, so that what it kept back is sent.
+# Arguments: ``customer_id`` (a customer's hold) or ``contract_id`` (a contract's); the other
+# is None.
+delivery_hold_released = Signal()

@@ -142,6 +142,9 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # Billing: invoices of a bill run wait as drafts for review (True) or are issued at once (False);
 # a customer can override this either way.
 RMS_INVOICE_REVIEW = env.bool("RMS_INVOICE_REVIEW", default=False)
+# Email invoices and credit notes as they are issued; off, they go out only through "resend"
+# (e.g. while loading historical invoices, or in a benchmark of the bill run alone).
+RMS_AUTO_DELIVERY = env.bool("RMS_AUTO_DELIVERY", default=True)
 
 # Email: console output until an EMAIL_URL (smtp://user:pass@host:587/?tls=True) is given.
 EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")

@@ -39,6 +39,13 @@ def eager_celery(request):
     conf.task_always_eager, conf.task_eager_propagates = saved
 
 
+@pytest.fixture(autouse=True)
+def media_root(settings, tmp_path):
+    """Keep the PDFs that issuing renders out of the project's media folder."""
+    settings.MEDIA_ROOT = tmp_path / "media"
+    return settings.MEDIA_ROOT
+
+
 @pytest.fixture
 def staff_client(client, django_user_model):
     """A client logged in as a superuser, as finance admins use the back office."""

@@ -7,12 +7,14 @@ run them after a real commit.
 """
 
 from collections import Counter
-from datetime import date
+from datetime import date, timedelta
+from decimal import Decimal
 
 import pytest
 from django.apps import apps
 from djmoney.money import Money
 
+from billing.invoicing import invoice_issue
 from billing.models import BillingEvent, BillRun, Invoice, InvoiceLine, InvoiceSequence
 from billing.runs import bill_run_start
 from contracts.models import ContractLine
@@ -92,3 +94,28 @@ def billing_row_counts() -> dict[str, object]:
         ContractLine.objects.values_list("pk", "scheduled_through"), key=lambda row: row[0]
     )
     return counts
+
+
+@pytest.fixture
+def issued_invoice(customer_factory, contract_factory, contract_line_factory, activate, bill):
+    """Return a function that bills one-time lines at ``prices`` and issues the invoice.
+
+    The customer reviews its invoices, so the bill run leaves a draft and the invoice is issued
+    here, on ``issued_on``, with Net 30 terms (due 30 days later).
+    """
+
+    def make(*prices, customer=None, issued_on=date(2026, 1, 1), tax_rate="0") -> Invoice:
+        if customer is None:
+            customer = customer_factory(invoice_review="review", tax_rate=Decimal(tax_rate))
+        contract = contract_factory(
+            customer=customer, start_date=issued_on, end_date=issued_on + timedelta(days=365)
+        )
+        for price in prices:
+            contract_line_factory(
+                contract=contract, one_time=True, unit_price=Money(price, customer.currency)
+            )
+        activate(contract)
+        draft = bill(issued_on).invoices.get(customer=customer)
+        return invoice_issue(invoice=draft, issue_date=issued_on)
+
+    return make
