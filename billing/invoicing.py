@@ -223,6 +223,12 @@ def invoice_void(*, invoice: Invoice, reason: str) -> Invoice:
     if locked.status == Invoice.Status.VOID:
         raise ValidationError(f"Invoice {locked} is already void.")
     was_issued = locked.status == Invoice.Status.ISSUED
+    if locked.amount_paid or locked.amount_credited or locked.credit_notes.exists():
+        # Voiding would strand the payments and credit notes applied to it.
+        raise ValidationError(
+            f"Invoice {locked} has payments or credit notes against it; correct it with a "
+            "credit note instead of voiding it."
+        )
     locked.status = Invoice.Status.VOID
     locked.void_reason = reason.strip()
     locked.voided_at = timezone.now()

@@ -7,10 +7,11 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
+from django.db.models import Sum
 from djmoney.money import Money
 
 from billing.domain.subscriptions import subscription_charges
-from billing.models import BillingEvent, Shipment
+from billing.models import BillingEvent, CreditNote, CreditNoteLine, Shipment
 from billing.schedules import schedule_horizon, subscription_terms
 from contracts.models import BillingModel, ContractLine, Milestone
 from rms.money import round_money
@@ -138,3 +139,20 @@ def milestone_facts(line_ids: Iterable[int]) -> dict[int, list[MilestoneFact]]:
     for line_id, amount, currency, planned, achieved in rows:
         result[line_id].append(MilestoneFact(line_id, Money(amount, currency), planned, achieved))
     return result
+
+
+def credited_by_line(line_ids: Iterable[int]) -> dict[int, Money]:
+    """Return what issued credit notes took back from each contract line, by line id."""
+    rows = (
+        CreditNoteLine.objects.filter(
+            invoice_line__contract_line_id__in=list(line_ids),
+            credit_note__status=CreditNote.Status.ISSUED,
+        )
+        .values("invoice_line__contract_line_id", "amount_currency")
+        .annotate(total=Sum("amount"))
+        .order_by()
+    )
+    return {
+        row["invoice_line__contract_line_id"]: round_money(row["total"], row["amount_currency"])
+        for row in rows
+    }

@@ -8,7 +8,12 @@ class RevenueConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from billing.signals import invoice_voided, invoices_issued, obligations_satisfied
+        from billing.signals import (
+            credit_note_issued,
+            invoice_voided,
+            invoices_issued,
+            obligations_satisfied,
+        )
         from contracts.signals import contract_terms_changed
         from revenue import receivers
 
@@ -17,6 +22,7 @@ class RevenueConfig(AppConfig):
         )
         invoices_issued.connect(receivers.post_issued_invoices, dispatch_uid="revenue.issued")
         invoice_voided.connect(receivers.post_voided_invoice, dispatch_uid="revenue.voided")
+        credit_note_issued.connect(receivers.post_credit_note, dispatch_uid="revenue.credit_note")
         obligations_satisfied.connect(
             receivers.recognize_satisfied, dispatch_uid="revenue.recognize_satisfied"
         )

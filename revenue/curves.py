@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from fractions import Fraction
 
+from djmoney.money import Money
+
 from billing.selectors import BilledPeriod, Delivery, MilestoneFact
 from contracts.models import ContractLine, OneTimeTrigger, RevenuePolicy
 from revenue.domain.earning import (
@@ -33,6 +35,7 @@ class Facts:
     """What the selectors found for a set of lines, by line id (progress by obligation id)."""
 
     billed: dict[int, list[BilledPeriod]] = field(default_factory=dict)
+    credited: dict[int, Money] = field(default_factory=dict)
     shipped: dict[int, list[Delivery]] = field(default_factory=dict)
     milestones: dict[int, list[MilestoneFact]] = field(default_factory=dict)
     progress: dict[int, list[tuple[date, Fraction]]] = field(default_factory=dict)

@@ -1,7 +1,7 @@
 """The general-ledger journal: a balanced entry for every issued invoice, void and recognition.
 
 - an invoice debits receivables and credits the contract (billings) and sales tax;
-- a void reverses its invoice's entry line for line;
+- a void reverses its invoice's entry line for line, a credit note the lines it credits;
 - recognition debits the contract and credits revenue (a negative catch-up the other way).
 
 So a contract's balance on the contract account is ``revenue - billings``: a debit balance is a
@@ -17,7 +17,7 @@ from decimal import Decimal
 
 from django.db.models import Max, Sum
 
-from billing.models import Invoice, InvoiceLine
+from billing.models import CreditNote, Invoice, InvoiceLine
 from revenue.domain.earning import next_month
 from revenue.domain.recognition import month_start
 from revenue.models import JournalEntry, JournalLine, LedgerAccount, RevenuePeriod
@@ -152,6 +152,46 @@ def journal_post_void(*, invoice: Invoice, voided_on: date) -> JournalEntry | No
     return entry
 
 
+def journal_post_credit_note(*, credit_note: CreditNote) -> JournalEntry | None:
+    """Post an issued credit note: the reverse of the invoice lines it credits, per contract.
+
+    Debit the contract (billings taken back) and tax, credit receivables. Returns None when it
+    is already posted.
+    """
+    key = f"credit_note:{credit_note.pk}:issued"
+    if credit_note.issue_date is None or JournalEntry.objects.filter(source_key=key).exists():
+        return None
+    rows = (
+        credit_note.lines.values("invoice_line__contract_line__contract_id")
+        .annotate(amount=Sum("amount"), tax=Sum("tax_amount"))
+        .order_by("invoice_line__contract_line__contract_id")
+    )
+    contracts = [
+        (row["invoice_line__contract_line__contract_id"], row["amount"], row["tax"]) for row in rows
+    ]
+    accounts = ledger_accounts()
+    day, period = accounting_date(credit_note.issue_date, first_open_period())
+    entry = JournalEntry.objects.create(
+        kind=JournalEntry.Kind.CREDIT_NOTE,
+        date=day,
+        period=period,
+        currency=credit_note.currency,
+        source_key=key,
+        invoice_id=credit_note.invoice_id,
+        credit_note=credit_note,
+        contract_id=contracts[0][0] if len(contracts) == 1 else None,
+        description=f"Credit note {credit_note.number} on invoice {credit_note.invoice.number}",
+    )
+    lines = []
+    for contract_id, amount, tax in contracts:
+        lines.append(_line(entry, accounts[Role.CONTRACT], contract_id, amount))
+        if tax:
+            lines.append(_line(entry, accounts[Role.TAX], contract_id, tax))
+        lines.append(_line(entry, accounts[Role.RECEIVABLE], contract_id, -(amount + tax)))
+    JournalLine.objects.bulk_create(lines)
+    return entry
+
+
 def journal_catch_up() -> int:
     """Post invoices issued or voided before the journal existed (or by a path that skipped it).
 
@@ -168,6 +208,11 @@ def journal_catch_up() -> int:
     for invoice in missing_void:
         voided_on = invoice.voided_at.date() if invoice.voided_at else invoice.issue_date
         posted += journal_post_void(invoice=invoice, voided_on=voided_on) is not None
+    missing_credit = CreditNote.objects.filter(status=CreditNote.Status.ISSUED).exclude(
+        journal_entries__kind=JournalEntry.Kind.CREDIT_NOTE
+    )
+    for credit_note in missing_credit.select_related("invoice"):
+        posted += journal_post_credit_note(credit_note=credit_note) is not None
     return posted
 
 

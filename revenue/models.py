@@ -218,6 +218,7 @@ class JournalEntry(models.Model):
     class Kind(models.TextChoices):
         INVOICE = "invoice", "Invoice issued"
         INVOICE_VOID = "invoice_void", "Invoice voided"
+        CREDIT_NOTE = "credit_note", "Credit note issued"
         RECOGNITION = "recognition", "Revenue recognized"
 
     kind = models.CharField(max_length=16, choices=Kind.choices)
@@ -231,6 +232,13 @@ class JournalEntry(models.Model):
     )
     invoice = models.ForeignKey(
         "billing.Invoice",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="journal_entries",
+    )
+    credit_note = models.ForeignKey(
+        "billing.CreditNote",
         on_delete=models.PROTECT,
         null=True,
         blank=True,

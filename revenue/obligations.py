@@ -14,6 +14,7 @@ Every allocation that changes anything is stored with its inputs (``Allocation``
 """
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
 
@@ -22,7 +23,7 @@ from django.db import transaction
 from django.db.models import Prefetch
 from djmoney.money import Money
 
-from billing.selectors import BilledPeriod, billed_periods, line_term_value
+from billing.selectors import BilledPeriod, billed_periods, credited_by_line, line_term_value
 from contracts.models import BillingModel, Contract, ContractLine, RevenuePolicy
 from revenue.domain import allocation as domain
 from revenue.models import (
@@ -154,8 +155,7 @@ def obligations_group(
     keep.pattern = pattern or keep.pattern
     keep.residual = keep.residual or any(o.residual for o in others)
     keep.save(update_fields=["name", "pattern", "residual"])
-    contract = Contract.objects.get(pk=keep.contract_id)
-    return next(o for o in obligations_sync(contract=contract) if o.pk == keep.pk)
+    return _resync(contract_id=keep.contract_id, obligation_id=keep.pk)
 
 
 @transaction.atomic
@@ -165,15 +165,23 @@ def obligation_set_residual(*, obligation: PerformanceObligation) -> Performance
     Refused, with the figures, when the other obligations' SSPs already exceed the price.
     """
     siblings = obligations_of([obligation.contract_id])[obligation.contract_id]
-    inputs = _inputs(siblings, billed_periods(_line_ids(siblings)))
+    inputs = _inputs(siblings, PriceFacts.of(_line_ids(siblings)))
     try:
         domain.allocate_residual(inputs, residual_key=str(obligation.pk))
     except ValueError as error:
         raise ValidationError({"residual": str(error)}) from error
     PerformanceObligation.objects.filter(contract_id=obligation.contract_id).update(residual=False)
     PerformanceObligation.objects.filter(pk=obligation.pk).update(residual=True)
-    contract = Contract.objects.get(pk=obligation.contract_id)
-    return next(o for o in obligations_sync(contract=contract) if o.pk == obligation.pk)
+    return _resync(contract_id=obligation.contract_id, obligation_id=obligation.pk)
+
+
+def _resync(*, contract_id: int, obligation_id: int) -> PerformanceObligation:
+    """Re-allocate a contract whose obligations changed, re-plan it, and return one of them."""
+    from revenue.runs import contracts_recognize  # runs builds on this module
+
+    synced = obligations_sync(contract=Contract.objects.get(pk=contract_id))
+    contracts_recognize(contract_ids=[contract_id], as_of=None)
+    return next(o for o in synced if o.pk == obligation_id)
 
 
 def _line_ids(obligations: Sequence[PerformanceObligation]) -> list[int]:
@@ -184,16 +192,34 @@ def _own_priced(obligation: PerformanceObligation) -> bool:
     return obligation.pattern == RevenuePolicy.AS_CONSUMED or obligation.service_end is None
 
 
-def _line_price(line: ContractLine, billed: dict[int, list[BilledPeriod]]) -> Money:
-    """Return the consideration a line charges: its term value, or what it billed when open."""
+@dataclass(frozen=True)
+class PriceFacts:
+    """What billing knows of the lines' consideration: live billed periods and credits."""
+
+    billed: dict[int, list[BilledPeriod]]
+    credited: dict[int, Money]
+
+    @classmethod
+    def of(cls, line_ids: Sequence[int]) -> "PriceFacts":
+        return cls(billed=billed_periods(line_ids), credited=credited_by_line(line_ids))
+
+
+def _line_price(line: ContractLine, facts: PriceFacts) -> Money:
+    """Return the consideration a line charges: its term value, or what it billed when open.
+
+    Credit notes reduce it: a credit is a price concession, so the transaction price falls and
+    the re-allocation reverses the revenue it no longer supports.
+    """
     zero = Money(0, line.contract.currency)
+    credited = facts.credited.get(line.pk, zero)
+    billed = facts.billed.get(line.pk, [])
     if (
         line.billing_model == BillingModel.USAGE
         or line.unit_price is None
         or (line.billing_model == BillingModel.SUBSCRIPTION and line.service_end is None)
     ):
-        return sum((period.amount for period in billed.get(line.pk, [])), zero)
-    return line_term_value(line, unit_price=line.unit_price.amount, billed=billed.get(line.pk, []))
+        return sum((period.amount for period in billed), zero) - credited
+    return line_term_value(line, unit_price=line.unit_price.amount, billed=billed) - credited
 
 
 def _line_ssp(line: ContractLine, price: Money) -> Money:
@@ -204,7 +230,7 @@ def _line_ssp(line: ContractLine, price: Money) -> Money:
 
 
 def _inputs(
-    obligations: Sequence[PerformanceObligation], billed: dict[int, list[BilledPeriod]]
+    obligations: Sequence[PerformanceObligation], facts: PriceFacts
 ) -> list[domain.Obligation]:
     inputs = []
     for obligation in obligations:
@@ -212,7 +238,7 @@ def _inputs(
         currency = obligation.contract.currency
         price = ssp = Money(0, currency)
         for line in lines:
-            line_price = _line_price(line, billed)
+            line_price = _line_price(line, facts)
             price += line_price
             ssp += line_price if _own_priced(obligation) else _line_ssp(line, line_price)
         inputs.append(
@@ -256,7 +282,7 @@ def allocation_refresh(
     contract: Contract,
     obligations: Sequence[PerformanceObligation],
     reason: str,
-    billed: dict[int, list[BilledPeriod]] | None = None,
+    facts: PriceFacts | None = None,
 ) -> Allocation | None:
     """Allocate the contract's transaction price and store it when anything changed.
 
@@ -265,8 +291,8 @@ def allocation_refresh(
     """
     if not obligations:
         return None
-    billed = billed if billed is not None else billed_periods(_line_ids(obligations))
-    inputs = _inputs(obligations, billed)
+    facts = facts if facts is not None else PriceFacts.of(_line_ids(obligations))
+    inputs = _inputs(obligations, facts)
     method, results, note = _allocate(obligations, inputs)
     by_key = {o.pk: o for o in obligations}
     methods: dict[int, str] = {}

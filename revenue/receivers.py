@@ -9,9 +9,9 @@ from datetime import date
 
 from django.utils import timezone
 
-from billing.models import Invoice
+from billing.models import CreditNote, Invoice
 from contracts.models import Contract
-from revenue.journal import journal_post_invoices, journal_post_void
+from revenue.journal import journal_post_credit_note, journal_post_invoices, journal_post_void
 from revenue.obligations import obligations_sync
 from revenue.runs import contracts_recognize
 
@@ -31,6 +31,15 @@ def post_issued_invoices(sender, *, invoices: list[Invoice], **kwargs) -> None:
 
 def post_voided_invoice(sender, *, invoice: Invoice, **kwargs) -> None:
     journal_post_void(invoice=invoice, voided_on=timezone.localdate(invoice.voided_at))
+
+
+def post_credit_note(sender, *, credit_note: CreditNote, **kwargs) -> None:
+    """Post the credit note and re-allocate what it reduced, with the catch-up it brings."""
+    journal_post_credit_note(credit_note=credit_note)
+    contract_ids = set(
+        credit_note.lines.values_list("invoice_line__contract_line__contract_id", flat=True)
+    )
+    contracts_recognize(contract_ids=contract_ids, as_of=None)
 
 
 def recognize_satisfied(sender, *, contract_ids: list[int], on: date, **kwargs) -> None:

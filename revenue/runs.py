@@ -19,7 +19,7 @@ from django.db.models import Count, Min, Q, Sum
 from django.utils import timezone
 from djmoney.money import Money
 
-from billing.selectors import billed_periods, deliveries, milestone_facts
+from billing.selectors import billed_periods, credited_by_line, deliveries, milestone_facts
 from contracts.models import Contract
 from revenue.curves import Facts, curves
 from revenue.domain.earning import months_between, postings
@@ -40,7 +40,13 @@ from revenue.models import (
     RevenueRun,
     RevenueScheduleEntry,
 )
-from revenue.obligations import allocation_refresh, lines_of, obligations_of, obligations_sync
+from revenue.obligations import (
+    PriceFacts,
+    allocation_refresh,
+    lines_of,
+    obligations_of,
+    obligations_sync,
+)
 from rms.money import round_money
 
 # Contracts recognized per transaction: each costs about a dozen reads for the whole chunk and
@@ -63,6 +69,7 @@ def _facts(obligations: Sequence[PerformanceObligation]) -> Facts:
         progress[obligation_id].append((measured_on, Fraction(incurred) / Fraction(estimated)))
     return Facts(
         billed=billed_periods(line_ids),
+        credited=credited_by_line(line_ids),
         shipped=deliveries(line_ids),
         milestones=milestone_facts(line_ids),
         progress=progress,
@@ -266,7 +273,10 @@ def contracts_recognize(*, contract_ids: Iterable[int], as_of: date | None) -> i
         if not group:
             continue
         allocation_refresh(
-            contract=group[0].contract, obligations=group, reason="Revenue run", billed=facts.billed
+            contract=group[0].contract,
+            obligations=group,
+            reason="Revenue run",
+            facts=PriceFacts(billed=facts.billed, credited=facts.credited),
         )
         state = states.get(contract_id)
         last = state.recognized_through if state else None

@@ -26,7 +26,12 @@ from revenue.models import (
 )
 from rms.money import round_money
 
-BILLING_KINDS = [JournalEntry.Kind.INVOICE, JournalEntry.Kind.INVOICE_VOID]
+# Billed is net of voids and credit notes: each reverses what it takes back.
+BILLING_KINDS = [
+    JournalEntry.Kind.INVOICE,
+    JournalEntry.Kind.INVOICE_VOID,
+    JournalEntry.Kind.CREDIT_NOTE,
+]
 ZERO = Value(Decimal(0), output_field=DecimalField(max_digits=19, decimal_places=4))
 
 
@@ -66,12 +71,23 @@ def _position(row: dict) -> Position:
     )
 
 
+def positions_of(*, contracts: Iterable[Contract], as_of: date) -> dict[int, Position]:
+    """Return the position at ``as_of`` of each of ``contracts`` (zero where nothing posted)."""
+    contracts = list(contracts)
+    found = {
+        row["contract_id"]: _position(row)
+        for row in _position_rows(as_of=as_of, contract_ids=[c.pk for c in contracts])
+    }
+    zero = {c.pk: Money(0, c.currency) for c in contracts}
+    return {
+        c.pk: found.get(c.pk) or contract_position(revenue=zero[c.pk], billed=zero[c.pk])
+        for c in contracts
+    }
+
+
 def position_of(*, contract: Contract, as_of: date) -> Position:
     """Return a contract's cumulative revenue, billings and net position at ``as_of``."""
-    for row in _position_rows(as_of=as_of, contract_ids=[contract.pk]):
-        return _position(row)
-    zero = Money(0, contract.currency)
-    return contract_position(revenue=zero, billed=zero)
+    return positions_of(contracts=[contract], as_of=as_of)[contract.pk]
 
 
 @dataclass(frozen=True)

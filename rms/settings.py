@@ -192,6 +192,9 @@ LOGGING = {
         # Eager mode still builds a kombu connection object (never opened) and kombu warns that
         # it has no hostname; with no broker in use, that warning says nothing.
         "kombu.connection": {"level": "ERROR" if CELERY_TASK_ALWAYS_EAGER else "WARNING"},
+        # WeasyPrint logs every rendering step at INFO; its warnings (a missing font) matter.
+        "weasyprint": {"level": "WARNING"},
+        "fontTools": {"level": "WARNING"},
     },
 }
 

@@ -34,9 +34,8 @@ from revenue.api.serializers import (
     PerformanceObligationSerializer,
     RevenueScheduleEntrySerializer,
 )
-from revenue.domain.position import contract_position
 from revenue.models import JournalEntry, JournalLine, PerformanceObligation, RevenueScheduleEntry
-from revenue.selectors import Rpo, book_position, position_of, rpo_of
+from revenue.selectors import Rpo, book_position, position_of, positions_of, rpo_of
 from rms.api import PagePagination, StableOrderingFilter
 from rms.api_permissions import ModelPermissions
 
@@ -60,22 +59,17 @@ def _no_rpo(currency: str) -> Rpo:
 
 def _page_figures(contracts: Sequence[Contract], as_of: date) -> list[ContractFigures]:
     """Compute a page's positions and RPO in a fixed number of queries, whatever its size."""
-    # No selector yet reads the positions of chosen contracts only, so the book's grouped
-    # query is read whole; a page costs as much as the book's journal lines, not its rows.
-    positions = book_position(as_of=as_of).by_contract
+    positions = positions_of(contracts=contracts, as_of=as_of)
     rpo = rpo_of(contract_ids=[contract.pk for contract in contracts], as_of=as_of)
-    figures = []
-    for contract in contracts:
-        zero = Money(0, contract.currency)
-        figures.append(
-            ContractFigures(
-                contract=contract,
-                as_of=as_of,
-                position=positions.get(contract.pk) or contract_position(revenue=zero, billed=zero),
-                rpo=rpo.get(contract.pk) or _no_rpo(contract.currency),
-            )
+    return [
+        ContractFigures(
+            contract=contract,
+            as_of=as_of,
+            position=positions[contract.pk],
+            rpo=rpo.get(contract.pk) or _no_rpo(contract.currency),
         )
-    return figures
+        for contract in contracts
+    ]
 
 
 class PositionReadMixin:

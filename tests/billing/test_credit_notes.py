@@ -231,3 +231,21 @@ def test_the_admin_creates_and_issues_a_credit_note(invoice, staff_client):
     assert "CN-2026-000001" in listing and "$433.00" in listing
     detail = staff_client.get(admin_url(CreditNote, "change", note.pk)).content.decode()
     assert line.description in detail and "$33.00" in detail
+
+
+def test_an_invoice_with_a_credit_note_or_a_payment_cannot_be_voided(issued_invoice):
+    credited = issued_invoice("100.00")
+    credit_note_create(invoice=credited, reason="Typo in the PO number")
+    paid = issued_invoice("50.00")
+    payment_record(
+        customer=paid.customer,
+        amount=usd("20.00"),
+        received_on=date(2026, 1, 5),
+        method="bank_transfer",
+        invoices=[paid],
+    )
+    for invoice in (credited, paid):
+        with pytest.raises(ValidationError, match="credit note instead of voiding"):
+            invoice_void(invoice=invoice, reason="wrong")
+        invoice.refresh_from_db()
+        assert invoice.status == Invoice.Status.ISSUED
