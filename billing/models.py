@@ -49,6 +49,9 @@ class BillingEvent(models.Model):
     unit_price = MoneyField(**MONEY_DIGITS)
     amount = MoneyField(**MONEY_DIGITS)
     description = models.CharField(max_length=255)
+    # How a usage charge was reached, tier by tier: [{"description", "quantity", "unit_price",
+    # "amount"}], with amounts as decimal strings. Empty for other kinds.
+    breakdown = models.JSONField(default=list, blank=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -277,6 +280,7 @@ class InvoiceLine(models.Model):
     amount = MoneyField(**MONEY_DIGITS)
     tax_rate = models.DecimalField(max_digits=7, decimal_places=4, default=0)
     tax_amount = MoneyField(**MONEY_DIGITS)
+    breakdown = models.JSONField(default=list, blank=True, help_text="Copied from the event.")
     # Copied from the invoice when it is voided, so that the unique constraint below can tell
     # a live billing of an event from a voided one.
     voided = models.BooleanField(default=False)
@@ -507,3 +511,141 @@ class PaymentApplication(models.Model):
 
     def __str__(self) -> str:
         return f"{self.amount} of {self.payment_id} to {self.invoice}"
+
+
+RATE_DIGITS = {"max_digits": 19, "decimal_places": 6}
+
+
+class RatePlan(models.Model):
+    """How a usage line's quantity in a billing period becomes a charge (typed, not JSON).
+
+    Amounts are in the contract's currency, per period; rates keep six places so a price such
+    as 0.00125 per call is exact. The pure rating lives in ``billing.domain.rating``.
+    """
+
+    class Kind(models.TextChoices):
+        PER_UNIT = "per_unit", "Per unit"
+        VOLUME = "volume", "Volume tiers (whole quantity at the tier it reaches)"
+        GRADUATED = "graduated", "Graduated tiers (each unit at its own tier)"
+        PACKAGE = "package", "Package (blocks of N, rounded up)"
+        OVERAGE = "overage", "Included quantity, then overage"
+
+    line = models.OneToOneField(ContractLine, on_delete=models.CASCADE, related_name="rate_plan")
+    kind = models.CharField(max_length=12, choices=Kind.choices)
+    unit_price = models.DecimalField(
+        **RATE_DIGITS, null=True, blank=True, help_text="Per unit (per unit plans, overage rate)."
+    )
+    package_size = models.DecimalField(**RATE_DIGITS, null=True, blank=True)
+    package_price = models.DecimalField(**RATE_DIGITS, null=True, blank=True)
+    included_quantity = models.DecimalField(**RATE_DIGITS, null=True, blank=True)
+    base_fee = models.DecimalField(
+        **RATE_DIGITS, null=True, blank=True, help_text="Flat fee per period (overage plans)."
+    )
+    minimum_charge = models.DecimalField(
+        **RATE_DIGITS,
+        null=True,
+        blank=True,
+        help_text="Commitment per period: a true-up line tops a lower charge up to it.",
+    )
+    maximum_charge = models.DecimalField(
+        **RATE_DIGITS, null=True, blank=True, help_text="Cap per period."
+    )
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(kind="per_unit") | Q(unit_price__isnull=False),
+                name="rate_plan_per_unit_has_price",
+                violation_error_message="A per unit plan needs a unit price.",
+            ),
+            models.CheckConstraint(
+                condition=~Q(kind="package") | Q(package_size__gt=0, package_price__isnull=False),
+                name="rate_plan_package_terms",
+                violation_error_message="A package plan needs a package size above 0 and a price.",
+            ),
+            models.CheckConstraint(
+                condition=~Q(kind="overage")
+                | Q(included_quantity__isnull=False, unit_price__isnull=False),
+                name="rate_plan_overage_terms",
+                violation_error_message="An overage plan needs an included quantity and a rate.",
+            ),
+            models.CheckConstraint(
+                condition=Q(minimum_charge__isnull=True)
+                | Q(maximum_charge__isnull=True)
+                | Q(maximum_charge__gte=F("minimum_charge")),
+                name="rate_plan_cap_not_below_minimum",
+                violation_error_message="The maximum cannot be below the minimum.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.line}: {self.get_kind_display()}"
+
+
+class RateTier(models.Model):
+    """One tier of a volume or graduated plan: units above the previous tier, up to ``up_to``."""
+
+    plan = models.ForeignKey(RatePlan, on_delete=models.CASCADE, related_name="tiers")
+    sequence = models.PositiveSmallIntegerField()
+    up_to = models.DecimalField(
+        **RATE_DIGITS, null=True, blank=True, help_text="Inclusive upper bound; empty for the last."
+    )
+    unit_price = models.DecimalField(**RATE_DIGITS)
+    flat_fee = models.DecimalField(**RATE_DIGITS, default=Decimal(0))
+
+    class Meta:
+        ordering = ["plan", "sequence"]
+        constraints = [
+            models.UniqueConstraint(fields=["plan", "sequence"], name="rate_tier_unique_sequence"),
+            models.CheckConstraint(
+                condition=Q(unit_price__gte=0, flat_fee__gte=0),
+                name="rate_tier_not_negative",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.plan} tier {self.sequence}"
+
+
+class UsageRecord(models.Model):
+    """A quantity consumed at a moment, as the sender metered it; counted once per key.
+
+    ``idempotency_key`` is the sender's and unique per customer: a record sent twice is accepted
+    once. ``payload_hash`` tells a retry (same payload) from a key reused for different usage.
+    ``billed_event`` is the usage charge that billed it, which is how an invoice line reaches
+    its records.
+    """
+
+    line = models.ForeignKey(ContractLine, on_delete=models.PROTECT, related_name="usage_records")
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="usage_records")
+    quantity = models.DecimalField(**RATE_DIGITS)
+    occurred_at = models.DateTimeField()
+    idempotency_key = models.CharField(max_length=128)
+    payload_hash = models.CharField(max_length=64)
+    attributes = models.JSONField(default=dict, blank=True)
+    received_at = models.DateTimeField(auto_now_add=True)
+    billed_event = models.ForeignKey(
+        BillingEvent,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="usage_records",
+    )
+
+    class Meta:
+        ordering = ["line", "occurred_at", "id"]
+        indexes = [
+            models.Index(fields=["line", "occurred_at"]),
+            models.Index(fields=["billed_event"]),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["customer", "idempotency_key"], name="usage_record_key_unique_per_customer"
+            ),
+            models.CheckConstraint(
+                condition=Q(quantity__gte=0), name="usage_record_quantity_not_negative"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.quantity.normalize():f} on line {self.line_id} at {self.occurred_at}"

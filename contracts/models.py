@@ -425,6 +425,15 @@ class ContractLine(models.Model):
     # One-time terms.
     one_time_trigger = models.CharField(max_length=12, choices=OneTimeTrigger.choices, blank=True)
 
+    # Usage terms (the rate plan itself is billing's: billing.models.RatePlan).
+    subscription_key = models.CharField(
+        max_length=64,
+        null=True,
+        blank=True,
+        unique=True,
+        help_text="The key a metering system sends usage under, instead of the line's id.",
+    )
+
     # Maintained by billing: bill dates before this day are materialized as billing events.
     scheduled_through = models.DateField(null=True, blank=True, editable=False)
 
