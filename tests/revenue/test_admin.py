@@ -22,7 +22,7 @@ from django.urls import reverse
 from django.utils import timezone
 from djmoney.money import Money
 
-from contracts.models import BillingModel, RevenuePolicy
+from contracts.models import BillingModel, Contract, RevenuePolicy
 from revenue.models import (
     Allocation,
     JournalEntry,
@@ -264,6 +264,44 @@ def test_obligation_pages_link_to_the_contract_page(staff_client, annual):
 
     assert f'href="{page}"' in listing.content.decode()
     assert f'href="{page}"' in change.content.decode()
+
+
+def test_contract_change_page_links_to_the_contract_revenue_page(staff_client, annual):
+    response = staff_client.get(admin_url(Contract, "change", annual.pk))
+
+    link = f'<a href="{contract_url(annual)}">Allocation, schedule and position</a>'
+    assert link in response.content.decode()
+    assert staff_client.get(contract_url(annual)).status_code == 200
+
+
+def revenue_field(response) -> str | None:
+    """Return what the contract page shows as "Revenue", or None where it has no such field."""
+    fields = (
+        field
+        for fieldset in response.context["adminform"]
+        for line in fieldset
+        for field in line
+        if field.is_readonly and field.field["name"] == "revenue_page"
+    )
+    field = next(fields, None)
+    return field.contents() if field else None
+
+
+def test_contract_add_page_has_no_revenue_page_yet(staff_client):
+    response = staff_client.get(admin_url(Contract, "add"))
+
+    assert response.status_code == 200
+    assert revenue_field(response) == "—"
+
+
+def test_contract_page_links_to_revenue_only_for_who_may_see_it(clerk, annual):
+    client, user = clerk
+    user.user_permissions.add(Permission.objects.get(codename="view_contract"))
+    change = admin_url(Contract, "change", annual.pk)
+
+    assert revenue_field(client.get(change)) is None
+    user.user_permissions.add(Permission.objects.get(codename="view_performanceobligation"))
+    assert contract_url(annual) in revenue_field(client.get(change))
 
 
 def test_contract_page_links_to_its_journal_and_allocations(staff_client, annual, contract_factory):
