@@ -25,9 +25,29 @@ from revenue.models import JournalEntry, JournalLine, LedgerAccount, RevenuePeri
 Role = LedgerAccount.Role
 
 
+# The chart a new installation starts with (migration 0002 creates it too); finance edits the
+# codes and names in the admin.
+DEFAULT_ACCOUNTS = {
+    Role.RECEIVABLE: ("1200", "Accounts receivable"),
+    Role.CONTRACT: ("1250", "Contract balance (asset / liability)"),
+    Role.TAX: ("2200", "Sales tax payable"),
+    Role.REVENUE: ("4000", "Revenue"),
+}
+
+
 def ledger_accounts() -> dict[str, LedgerAccount]:
-    """Return the ledger account of each role (created with defaults by a migration)."""
-    return {account.role: account for account in LedgerAccount.objects.all()}
+    """Return the ledger account of each role, creating any missing one with its default.
+
+    The migration creates them, but a database emptied since (a flushed test database, a
+    restore of business tables only) must not stop invoices from being posted.
+    """
+    accounts = {account.role: account for account in LedgerAccount.objects.all()}
+    for role in set(DEFAULT_ACCOUNTS) - set(accounts):
+        code, name = DEFAULT_ACCOUNTS[role]
+        accounts[role], _ = LedgerAccount.objects.get_or_create(
+            role=role, defaults={"code": code, "name": name}
+        )
+    return accounts
 
 
 def first_open_period() -> date | None:
