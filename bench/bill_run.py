@@ -1,4 +1,4 @@
-"""Bill-run benchmark: how fast the real bill run invoices N one-line subscriptions on PostgreSQL.
+"""Bill-run benchmark: how fast the real bill run invoices N subscriptions with usage (PostgreSQL).
 
 Usage::
 
@@ -11,10 +11,13 @@ it at the end. Without a PostgreSQL ``DATABASE_URL`` it refuses to run. Celery r
 
 Workload: N customers, each with one active evergreen contract holding a USD 49.00 monthly
 subscription billed in advance from 1 Jan 2026 (anniversary billing), its schedule materialized
-beforehand; ``VACUUM ANALYZE`` runs (untimed) before each timed run. Timed:
-``billing.runs.bill_run_start`` as of 1 Jan 2026 (the first month), then as of 1 Feb 2026 (the
-second). For comparison, a naive per-row ORM loop does the same work (one invoice and line per
-due event, issued with a number from the locked sequence) on a fresh sample of min(N, 2000)
+beforehand, and an API-call usage line billed monthly in arrears (1,000 calls included, 0.01
+per call beyond; customer i, from 1, made 1,000 + i calls in January); ``VACUUM ANALYZE`` runs
+(untimed) before each timed run. Timed: ``billing.runs.bill_run_start`` as of 1 Jan 2026 (the
+first month: the subscription), then as of 1 Feb 2026 (the second: the subscription and
+January's overage, rated by the run, two lines). For comparison, a naive per-row ORM loop does
+the same work (rate each usage line's period, then one invoice per customer with a line per due
+event, issued with a number from the locked sequence) on a fresh sample of min(N, 2000)
 contracts in the same database. Prints one JSON line; see docs/benchmarks.md.
 """
 
@@ -150,7 +153,7 @@ def figures(*, as_of: date, invoices: int, lines: int, seconds: float, queries: 
     }
 
 
-def fast_run(*, as_of: date, expected: int) -> dict:
+def fast_run(*, as_of: date, expected: int, lines: int) -> dict:
     """Time the real bill run and check that it invoiced and issued every contract once."""
     from billing.models import BillRun
     from billing.runs import bill_run_start
@@ -161,10 +164,11 @@ def fast_run(*, as_of: date, expected: int) -> dict:
         BillRun.Status.COMPLETED,
         expected,
         expected,
-        expected,
+        lines,
     ):
         raise SystemExit(
-            f"Bill run as of {as_of} did not bill what was expected ({expected} invoices): "
+            f"Bill run as of {as_of} did not bill what was expected ({expected} invoices, "
+            f"{lines} lines): "
             f"status {run.status}, {run.invoices_created} created, {run.invoices_issued} "
             f"issued, {run.events_invoiced} events, errors {run.errors}"
         )
@@ -177,62 +181,119 @@ def fast_run(*, as_of: date, expected: int) -> dict:
     )
 
 
-def naive_bill(*, as_of: date) -> tuple[int, int]:
+def naive_rate(*, as_of: date, prefix: str) -> None:
+    """Rate usage the way a straightforward Django app would: per line and period, with ``save()``.
+
+    For each rate plan of the sample's contracts (``prefix``): load its line, and for each ended
+    period with no charge yet: sum the period's unbilled records, rate them (the same pure
+    ``rate``), save the charge event and point the records at it.
+    """
+    from django.db import transaction
+    from django.db.models import Sum
+
+    from billing.domain.rating import rate
+    from billing.models import BillingEvent, RatePlan, UsageRecord
+    from billing.usage_rating import charge_key, ended_periods, local_midnight, plan_of
+
+    for plan in RatePlan.objects.filter(line__contract__number__startswith=f"{prefix}-"):
+        line = plan.line
+        contract = line.contract
+        for period in ended_periods(line, as_of=as_of):
+            key = charge_key(period.start)
+            with transaction.atomic():
+                if BillingEvent.objects.filter(line=line, source_key=key).exists():
+                    continue
+                records = UsageRecord.objects.filter(
+                    line=line,
+                    billed_event__isnull=True,
+                    occurred_at__gte=local_midnight(period.start),
+                    occurred_at__lt=local_midnight(period.end),
+                )
+                quantity = records.aggregate(total=Sum("quantity"))["total"] or 0
+                rating = rate(plan_of(plan, contract.currency, plan.tiers.all()), quantity)
+                event = BillingEvent(
+                    line=line,
+                    contract=contract,
+                    customer_id=contract.customer_id,
+                    kind=BillingEvent.Kind.USAGE,
+                    source_key=key,
+                    bill_date=period.end,
+                    period_start=period.start,
+                    period_end=period.last_day,
+                    quantity=quantity,
+                    unit_price=rating.charge,
+                    amount=rating.charge,
+                    description=f"{line.product.name}: usage {period.start:%b %Y}",
+                    breakdown=[row.as_dict() for row in rating.rows],
+                )
+                event.save()
+                records.update(billed_event=event)
+
+
+def naive_bill(*, as_of: date, prefix: str) -> tuple[int, int]:
     """Bill what is due the way a straightforward Django app would: row by row with ``save()``.
 
-    Each due event becomes its own invoice (this workload has one event per customer and
-    month), in its own transaction: lock and load the customer, load the line and product,
-    save the invoice, save its line, save the event as invoiced, lock and bump the sequence,
-    save the invoice again as issued. Returns the invoices and lines created.
+    Usage is rated first (``naive_rate``). Then each customer with due events gets one invoice,
+    in its own transaction: lock and load the customer, and per event load the line and
+    product and save its invoice line and the event as invoiced; save the invoice with its
+    totals, lock and bump the sequence, save the invoice again as issued. Returns the invoices
+    and lines created.
     """
     from django.db import transaction
     from django.utils import timezone
 
     from billing.domain.invoices import format_invoice_number, line_tax
     from billing.models import BillingEvent, Invoice, InvoiceLine, InvoiceSequence
+    from billing.runs import due_events
     from contracts.models import Customer
 
-    events = BillingEvent.objects.filter(
-        status=BillingEvent.Status.PENDING,
-        bill_date__lte=as_of,
-        contract__billing_hold=False,
-        customer__billing_hold=False,
-    ).order_by("customer_id", "pk")
-    created = 0
-    for event in events:
+    naive_rate(as_of=as_of, prefix=prefix)
+    customer_ids = (
+        due_events(as_of=as_of).order_by("customer_id").values_list("customer_id", flat=True)
+    )
+    created = lines = 0
+    for customer_id in sorted(set(customer_ids)):
         with transaction.atomic():
-            customer = Customer.objects.select_for_update().get(pk=event.customer_id)
+            customer = Customer.objects.select_for_update().get(pk=customer_id)
             terms = customer.payment_terms
-            line = event.line
-            rate = line.product.tax_rate
-            rate = customer.tax_rate if rate is None else rate
-            tax = line_tax(event.amount, rate)
+            events = list(due_events(as_of=as_of).filter(customer=customer).order_by("pk"))
+            rates = [
+                customer.tax_rate if e.line.product.tax_rate is None else e.line.product.tax_rate
+                for e in events
+            ]
+            taxes = [line_tax(e.amount, rate) for e, rate in zip(events, rates, strict=True)]
+            subtotal, tax_total = sum(e.amount for e in events), sum(taxes)
             invoice = Invoice(
                 customer=customer,
-                currency=event.amount.currency.code,
+                currency=customer.currency,
                 invoice_date=as_of,
-                subtotal=event.amount,
-                tax_total=tax,
-                total=event.amount + tax,
+                subtotal=subtotal,
+                tax_total=tax_total,
+                total=subtotal + tax_total,
                 delivery_held=customer.delivery_hold,
             )
             invoice.save()
-            InvoiceLine(
-                invoice=invoice,
-                event=event,
-                contract_line=line,
-                position=1,
-                description=event.description,
-                period_start=event.period_start,
-                period_end=event.period_end,
-                quantity=event.quantity,
-                unit_price=event.unit_price,
-                amount=event.amount,
-                tax_rate=rate,
-                tax_amount=tax,
-            ).save()
-            event.status = BillingEvent.Status.INVOICED
-            event.save()
+            for position, (event, rate, tax) in enumerate(
+                zip(events, rates, taxes, strict=True), start=1
+            ):
+                InvoiceLine(
+                    invoice=invoice,
+                    event=event,
+                    contract_line=event.line,
+                    position=position,
+                    description=event.description,
+                    period_start=event.period_start,
+                    period_end=event.period_end,
+                    quantity=event.quantity,
+                    unit_price=event.unit_price,
+                    amount=event.amount,
+                    tax_rate=rate,
+                    tax_amount=tax,
+                    breakdown=event.breakdown,
+                ).save()
+                event.status = BillingEvent.Status.INVOICED
+                event.save()
+                lines += 1
             sequence, _ = InvoiceSequence.objects.select_for_update().get_or_create(
                 series=invoice.series, year=as_of.year
             )
@@ -252,15 +313,18 @@ def naive_bill(*, as_of: date) -> tuple[int, int]:
             invoice.issued_at = timezone.now()
             invoice.save()
             created += 1
-    return created, created
+    return created, lines
 
 
-def naive_run(*, as_of: date, expected: int) -> dict:
+def naive_run(*, as_of: date, expected: int, lines: int) -> dict:
     vacuum_analyze()
-    (invoices, lines), seconds, queries = timed(naive_bill, as_of=as_of)
-    if invoices != expected:
-        raise SystemExit(f"The naive loop as of {as_of} made {invoices} invoices, not {expected}.")
-    return figures(as_of=as_of, invoices=invoices, lines=lines, seconds=seconds, queries=queries)
+    (invoices, billed), seconds, queries = timed(naive_bill, as_of=as_of, prefix="NAIVE")
+    if (invoices, billed) != (expected, lines):
+        raise SystemExit(
+            f"The naive loop as of {as_of} made {invoices} invoices and {billed} lines, not "
+            f"{expected} and {lines}."
+        )
+    return figures(as_of=as_of, invoices=invoices, lines=billed, seconds=seconds, queries=queries)
 
 
 def overall(runs: list[dict]) -> dict:
@@ -292,6 +356,51 @@ def check_numbering() -> dict:
     return numbers
 
 
+def check_second_month(*, prefix: str, contracts: int) -> dict:
+    """Check each February invoice: the subscription and January's overage, (1,000 + i) calls.
+
+    Customer i (from 1) made 1,000 + i calls, so its overage line is i x 0.01 with the rows that
+    say so; every invoice has exactly those two lines.
+    """
+    from django.db.models import Count
+
+    from bench.data import INCLUDED_CALLS, OVERAGE_RATE, PRICE
+    from billing.models import BillingEvent, Invoice, InvoiceLine
+
+    invoices = Invoice.objects.filter(
+        invoice_date=SECOND_MONTH, customer__number__startswith=f"{prefix}-"
+    )
+    shapes = set(invoices.annotate(n=Count("lines")).values_list("n", flat=True))
+    usage = InvoiceLine.objects.filter(invoice__in=invoices, event__kind=BillingEvent.Kind.USAGE)
+    subscriptions = InvoiceLine.objects.filter(
+        invoice__in=invoices, event__kind=BillingEvent.Kind.SUBSCRIPTION, amount=PRICE.amount
+    ).count()
+    wrong = 0
+    for number, amount, quantity, breakdown in usage.values_list(
+        "invoice__customer__number", "amount", "quantity", "breakdown"
+    ):
+        beyond = int(number.rsplit("-", 1)[1]) + 1  # customer i (from 1): i calls over
+        if (
+            amount != beyond * OVERAGE_RATE
+            or quantity != INCLUDED_CALLS + beyond
+            or breakdown[-1]["quantity"] != str(beyond)
+        ):
+            wrong += 1
+    if (invoices.count(), shapes, subscriptions, usage.count(), wrong) != (
+        contracts,
+        {2},
+        contracts,
+        contracts,
+        0,
+    ):
+        raise SystemExit(
+            f"February invoices are not subscription + January overage: {invoices.count()} "
+            f"invoices, line counts {shapes}, {subscriptions} subscription and {usage.count()} "
+            f"usage lines, {wrong} usage lines wrong."
+        )
+    return {"invoices": contracts, "lines_per_invoice": 2, "overage_lines_checked": contracts}
+
+
 def machine() -> dict:
     from django.db import connection
 
@@ -314,15 +423,16 @@ def benchmark(*, contracts: int, naive_contracts: int) -> dict:
     host = machine()  # before any work of ours, so the load average is everyone else's
     generate(contracts=contracts, prefix="FAST")
     fast = [
-        fast_run(as_of=FIRST_MONTH, expected=contracts),
-        fast_run(as_of=SECOND_MONTH, expected=contracts),
+        fast_run(as_of=FIRST_MONTH, expected=contracts, lines=contracts),
+        fast_run(as_of=SECOND_MONTH, expected=contracts, lines=2 * contracts),
     ]
+    second_month = check_second_month(prefix="FAST", contracts=contracts)
     # Fresh customers for the naive loop: the fast runs have invoiced everything due so far, so
     # the loop sees only these.
     generate(contracts=naive_contracts, prefix="NAIVE")
     naive = [
-        naive_run(as_of=FIRST_MONTH, expected=naive_contracts),
-        naive_run(as_of=SECOND_MONTH, expected=naive_contracts),
+        naive_run(as_of=FIRST_MONTH, expected=naive_contracts, lines=naive_contracts),
+        naive_run(as_of=SECOND_MONTH, expected=naive_contracts, lines=2 * naive_contracts),
     ]
     numbers = check_numbering()
     fast_total, naive_total = overall(fast), overall(naive)
@@ -343,6 +453,7 @@ def benchmark(*, contracts: int, naive_contracts: int) -> dict:
             ],
         },
         "numbering": {"issued": numbers["count"], "gapless": True},
+        "second_month": second_month,
         "targets": {
             "invoices_per_s": TARGET_INVOICES_PER_S,
             "invoices_per_s_met": min(r["invoices_per_s"] for r in fast) >= TARGET_INVOICES_PER_S,

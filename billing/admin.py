@@ -8,9 +8,13 @@ from django.contrib.admin.helpers import ActionForm
 from django.core.exceptions import ValidationError
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest
+from django.urls import reverse
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
 
+import billing.admin_rate_plans  # registers rate plans
+import billing.admin_usage  # noqa: F401 (registers usage records, which invoice lines link to)
 from billing import invoicing
 from billing.admin_delivery import DeliveryAttemptInline, resend_invoices
 from billing.admin_documents import InvoiceDocumentsAdminMixin  # also registers SellerProfile
@@ -53,12 +57,37 @@ class InvoiceLineInline(ReadOnlyInline):
         "tax_percent",
         "tax_amount",
         "voided",
+        "usage",
     ]
-    readonly_fields = ["qty", "tax_percent"]
+    readonly_fields = ["qty", "tax_percent", "usage"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return super().get_queryset(request).select_related("event")
 
     @admin.display(description="Quantity")
     def qty(self, line: InvoiceLine) -> str:
         return plain_decimal(line.quantity)
+
+    @admin.display(description="Usage")
+    def usage(self, line: InvoiceLine) -> SafeString | str:
+        """Show a usage charge's tier math and link to the usage records it billed."""
+        if line.event.kind != BillingEvent.Kind.USAGE:
+            return "—"
+        rows = format_html_join(
+            "",
+            "<div>{}: {} &times; {} = {}</div>",
+            (
+                (row["description"], row["quantity"], row["unit_price"], row["amount"])
+                for row in line.breakdown
+            ),
+        )
+        records = reverse("admin:billing_usagerecord_changelist")
+        return format_html(
+            '{}<a href="{}?billed_event__id__exact={}">Usage records</a>',
+            rows,
+            records,
+            line.event_id,
+        )
 
     @admin.display(description="Tax %")
     def tax_percent(self, line: InvoiceLine) -> str:

@@ -60,6 +60,16 @@ OFFLINE_FETCHER_PROTOCOLS = {"file", "data"}
 
 
 @dataclass(frozen=True)
+class BreakdownRow:
+    """One row of a usage charge's tier math, printed under its line."""
+
+    description: str
+    quantity: Decimal
+    unit_price: Decimal  # a rate, printed with all its digits (0.00125), not rounded to cents
+    amount: Money
+
+
+@dataclass(frozen=True)
 class DocumentLine:
     description: str
     detail: str
@@ -68,6 +78,7 @@ class DocumentLine:
     tax_rate: Decimal
     tax_amount: Money
     amount: Money
+    breakdown: tuple[BreakdownRow, ...] = ()
 
 
 @dataclass
@@ -152,18 +163,35 @@ def _group_lines(lines: list[InvoiceLine], locale: str) -> list[LineGroup]:
     }
     for line in lines:
         event = line.event
+        breakdown = _breakdown(line)
         by_key[GROUP_OF_KIND[event.kind]].lines.append(
             DocumentLine(
                 description=line.description,
                 detail=_line_detail(line, locale, milestone_names),
                 quantity=line.quantity,
-                unit_price=line.unit_price,
+                # A usage charge has no one unit price: its rows below carry the rates.
+                unit_price=None if breakdown else line.unit_price,
                 tax_rate=line.tax_rate,
                 tax_amount=line.tax_amount,
                 amount=line.amount,
+                breakdown=breakdown,
             )
         )
     return [group for group in by_key.values() if group.lines]
+
+
+def _breakdown(line: InvoiceLine) -> tuple[BreakdownRow, ...]:
+    """Return the line's stored breakdown (decimal strings) as values the template formats."""
+    currency = line.amount.currency.code
+    return tuple(
+        BreakdownRow(
+            description=row["description"],
+            quantity=Decimal(row["quantity"]),
+            unit_price=Decimal(row["unit_price"]),
+            amount=Money(Decimal(row["amount"]), currency),
+        )
+        for row in line.breakdown
+    )
 
 
 def _line_detail(line: InvoiceLine, locale: str, milestone_names: dict[int, str]) -> str:

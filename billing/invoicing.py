@@ -59,6 +59,7 @@ def invoices_create(
             amount=line.charge.amount,
             tax_rate=line.charge.tax_rate,
             tax_amount=line.tax_amount,
+            breakdown=list(line.charge.breakdown),
         )
         for invoice, proposal in zip(invoices, proposals, strict=True)
         for position, line in enumerate(proposal.lines, start=1)

@@ -27,6 +27,7 @@ from billing.schedules import (
     lock_customers,
     schedule_extend,
 )
+from billing.usage_rating import usage_rate_due, usage_rate_preview
 from contracts.models import Contract, ContractLine, Customer
 
 logger = logging.getLogger(__name__)
@@ -36,6 +37,11 @@ logger = logging.getLogger(__name__)
 # well under a second on PostgreSQL and still gives several workers a share of a large run.
 CHUNK_SIZE = 500
 
+# A usage event of zero (a period that charged nothing, a true-up no longer needed) records that
+# the period is rated and holds its records, but is never put on an invoice: see
+# ``billing.usage_rating``. Late usage that makes it charge something makes it due.
+NOTHING_TO_BILL = Q(kind=BillingEvent.Kind.USAGE, amount=0)
+
 
 def due_events(*, as_of: date) -> QuerySet[BillingEvent]:
     """Pending events billable on ``as_of``: due, and under no billing hold."""
@@ -44,7 +50,7 @@ def due_events(*, as_of: date) -> QuerySet[BillingEvent]:
         bill_date__lte=as_of,
         contract__billing_hold=False,
         customer__billing_hold=False,
-    )
+    ).exclude(NOTHING_TO_BILL)
 
 
 def held_events(*, as_of: date) -> QuerySet[BillingEvent]:
@@ -53,7 +59,7 @@ def held_events(*, as_of: date) -> QuerySet[BillingEvent]:
         Q(contract__billing_hold=True) | Q(customer__billing_hold=True),
         status=BillingEvent.Status.PENDING,
         bill_date__lte=as_of,
-    )
+    ).exclude(NOTHING_TO_BILL)
 
 
 def lines_to_schedule(*, as_of: date, months_ahead: int = 0) -> QuerySet[ContractLine]:
@@ -105,6 +111,7 @@ def _due_charge(event: BillingEvent) -> DueCharge:
         amount=event.amount,
         tax_rate=_tax_rate(event),
         delivery_held=event.contract.delivery_hold or event.customer.delivery_hold,
+        breakdown=tuple(event.breakdown),
     )
 
 
@@ -129,6 +136,7 @@ DUE_CHARGE_COLUMNS = (
     "customer__tax_rate",
     "contract__delivery_hold",
     "customer__delivery_hold",
+    "breakdown",
 )
 
 
@@ -153,6 +161,7 @@ def due_charges(*, as_of: date, customer_ids: list[int] | None = None) -> list[D
             amount=Money(amount, amount_currency, decimal_places=places),
             tax_rate=product_tax_rate if product_tax_rate is not None else customer_tax_rate,
             delivery_held=contract_delivery_hold or customer_delivery_hold,
+            breakdown=tuple(breakdown),
         )
         for (
             pk,
@@ -172,6 +181,7 @@ def due_charges(*, as_of: date, customer_ids: list[int] | None = None) -> list[D
             customer_tax_rate,
             contract_delivery_hold,
             customer_delivery_hold,
+            breakdown,
         ) in events.values_list(*DUE_CHARGE_COLUMNS)
     ]
 
@@ -179,27 +189,34 @@ def due_charges(*, as_of: date, customer_ids: list[int] | None = None) -> list[D
 def bill_run_preview(*, as_of: date) -> tuple[list[ProposedInvoice], int]:
     """Return the invoices a run on ``as_of`` would create, and the held event count.
 
-    Writes nothing: lines whose schedule the run would extend are computed in memory.
+    Writes nothing: lines whose schedule the run would extend are computed in memory, and so is
+    the usage that the run would rate (new charges, and pending ones rewritten by late usage).
     """
-    charges = due_charges(as_of=as_of)
     stored = set(
         BillingEvent.objects.filter(line__in=lines_to_schedule(as_of=as_of)).values_list(
             "line_id", "source_key"
         )
     )
-    held = held_events(as_of=as_of).count()
+    proposed = [
+        event_from_charge(line, kind, key, charge)
+        for line in lines_to_schedule(as_of=as_of)
+        for key, (kind, charge) in line_charges(line, through=as_of + timedelta(days=1)).items()
+        if (line.pk, key) not in stored
+    ]
+    usage = usage_rate_preview(as_of=as_of)
+    rewritten = {event.pk for event in usage if event.pk is not None}
+    charges = [c for c in due_charges(as_of=as_of) if c.event_id not in rewritten]
+    held = held_events(as_of=as_of).exclude(pk__in=rewritten).count()
     next_id = -1  # unsaved events get negative ids: they exist only in this preview
-    for line in lines_to_schedule(as_of=as_of).select_related("contract__customer"):
-        is_held = line.contract.billing_hold or line.contract.customer.billing_hold
-        for key, (kind, charge) in line_charges(line, through=as_of + timedelta(days=1)).items():
-            if (line.pk, key) in stored:
-                continue
-            if is_held:
-                held += 1
-                continue
-            event = event_from_charge(line, kind, key, charge)
+    for event in proposed + usage:
+        if event.amount.amount == 0 and event.kind == BillingEvent.Kind.USAGE:
+            continue
+        if event.contract.billing_hold or event.customer.billing_hold:
+            held += 1
+            continue
+        if event.pk is None:
             event.pk, next_id = next_id, next_id - 1
-            charges.append(_due_charge(event))
+        charges.append(_due_charge(event))
     return assemble(charges), held
 
 
@@ -214,6 +231,7 @@ def bill_run_start(*, as_of: date, triggered_by: str = "") -> BillRun:
     with transaction.atomic():
         run = BillRun.objects.create(as_of=as_of, triggered_by=triggered_by)
         schedule_extend(lines=lines_to_schedule(as_of=as_of), as_of=as_of)
+        usage_rate_due(as_of=as_of)
         customer_ids = sorted(
             set(due_events(as_of=as_of).values_list("customer_id", flat=True).distinct())
         )

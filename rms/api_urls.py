@@ -5,5 +5,6 @@ from django.urls import include, path
 app_name = "v1"
 
 urlpatterns = [
+    path("", include("billing.api.urls")),
     path("", include("revenue.api.urls")),
 ]

@@ -35,6 +35,8 @@ class DueCharge:
     amount: Money
     tax_rate: Decimal  # percent, e.g. Decimal("19")
     delivery_held: bool = False
+    # How a usage charge was reached, row by row (``BillingEvent.breakdown``), for the line.
+    breakdown: tuple[dict[str, str], ...] = ()
 
 
 @dataclass(frozen=True)

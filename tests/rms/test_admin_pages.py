@@ -19,10 +19,11 @@ from rest_framework.authtoken.models import Token
 
 from billing.credit_notes import credit_note_create, credit_note_issue
 from billing.milestones import milestone_achieve
-from billing.models import Invoice, Payment, SellerProfile
+from billing.models import Invoice, Payment, RatePlan, RateTier, SellerProfile
 from billing.payments import payment_record
 from billing.runs import bill_run_start
 from billing.shipments import shipment_record
+from billing.usage import usage_records_ingest
 from contracts.models import Milestone, RevenuePolicy
 from contracts.services import contract_activate
 from revenue.models import ProgressEntry
@@ -52,7 +53,9 @@ def book(
         contract=contract, one_time=True, one_time_trigger="on_shipment", quantity=Decimal(5)
     )
     project = contract_line_factory(contract=contract, milestone=True)
-    contract_line_factory(contract=contract, usage=True)
+    usage = contract_line_factory(contract=contract, usage=True)
+    plan = RatePlan.objects.create(line=usage, kind=RatePlan.Kind.GRADUATED)
+    RateTier.objects.create(plan=plan, sequence=1, unit_price=Decimal("0.01"))
     built = contract_line_factory(
         contract=contract, one_time=True, product__revenue_policy=RevenuePolicy.PERCENT_COMPLETE
     )
@@ -67,6 +70,17 @@ def book(
     with django_capture_on_commit_callbacks(execute=True):
         contract_activate(contract=contract)
     shipment_record(line=shipped, shipped_on=date(2026, 1, 10), quantity=Decimal(2))
+    usage_records_ingest(
+        records=[
+            {
+                "line": usage.pk,
+                "quantity": "3",
+                "occurred_at": "2026-01-15T12:00:00Z",
+                "idempotency_key": "meter-1",
+            }
+        ],
+        source="tests",
+    )
     milestone_achieve(milestone=design, achieved_on=date(2026, 1, 20), achieved_by="finance")
     with django_capture_on_commit_callbacks(execute=True):
         bill_run_start(as_of=date(2026, 1, 31))
