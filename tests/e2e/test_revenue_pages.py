@@ -8,11 +8,9 @@ contract liability (billed ahead of the work) and a schedule half recognized, ha
 
 import os
 from datetime import date
-from importlib import import_module
 from pathlib import Path
 
 import pytest
-from django.apps import apps
 from djmoney.money import Money
 from playwright.sync_api import Page, expect
 
@@ -22,11 +20,6 @@ from contracts.services import contract_activate
 from revenue.runs import revenue_recognize
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
-
-# The ledger accounts come from this migration, and every transactional test flushes them away.
-# (serialized_rollback cannot bring them back here: under playwright's running event loop
-# Django's connection is a fresh per-context one, without the serialized contents.)
-DEFAULT_ACCOUNTS = import_module("revenue.migrations.0002_default_accounts_and_daily_run")
 
 DOCS_SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
@@ -47,7 +40,6 @@ def usd(amount: str) -> Money:
 @pytest.fixture
 def platform_deal(contract_factory, contract_line_factory, product_factory, customer_factory):
     """Activate, bill and recognize the story's contract through 30 June 2026."""
-    DEFAULT_ACCOUNTS.create_defaults(apps, None)
     contract = contract_factory(
         number="K-2026-042",
         title="Platform, support and onboarding",

@@ -17,12 +17,7 @@ from billing.runs import bill_run_start
 from billing.tasks import invoice_deliver_task
 from contracts.services import contract_activate
 
-# serialized_rollback: the ledger accounts a migration creates are needed to issue invoices, and
-# an earlier transactional test's flush removed them.
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.django_db(transaction=True, serialized_rollback=True),
-]
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 JAN = date(2026, 1, 1)
 
