@@ -20,6 +20,8 @@ def test_invoices_post_to_finance_codes_and_recreate_a_missing_account(
     bill(date(2026, 1, 1))
 
     # 100.00 + 10% tax: receivable 110.00 on finance's 1100, tax 10.00 on a recreated 2200.
-    assert sorted(
-        JournalLine.objects.values_list("account__code", "debit", "credit")
-    ) == [("1100", 110, 0), ("1250", 0, 100), ("2200", 0, 10)]
+    assert sorted(JournalLine.objects.values_list("account__code", "debit", "credit")) == [
+        ("1100", 110, 0),
+        ("1250", 0, 100),
+        ("2200", 0, 10),
+    ]
