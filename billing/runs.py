@@ -39,8 +39,10 @@ CHUNK_SIZE = 500
 
 # A usage event of zero (a period that charged nothing, a true-up no longer needed) records that
 # the period is rated and holds its records, but is never put on an invoice: see
-# ``billing.usage_rating``. Late usage that makes it charge something makes it due.
-NOTHING_TO_BILL = Q(kind=BillingEvent.Kind.USAGE, amount=0)
+# ``billing.usage_rating``. Late usage that makes it charge something makes it due. A negative
+# adjustment (late usage that moved a volume-tiered period to a cheaper tier) is not invoiced
+# either: an invoice never carries a negative total; finance gives it back as a credit note.
+NOTHING_TO_BILL = Q(kind=BillingEvent.Kind.USAGE, amount__lte=0)
 
 
 def due_events(*, as_of: date) -> QuerySet[BillingEvent]:

@@ -87,6 +87,9 @@ def billed_periods(line_ids: Iterable[int]) -> dict[int, list[BilledPeriod]]:
     rows = (
         BillingEvent.objects.filter(line_id__in=list(line_ids))
         .exclude(status=BillingEvent.Status.CANCELLED)
+        # A negative usage adjustment is never invoiced (it is given back by a credit note,
+        # which revenue counts on its own), so it is not consideration either.
+        .exclude(kind=BillingEvent.Kind.USAGE, amount__lt=0)
         .order_by("line_id", "period_start", "id")
         .values_list(
             "line_id",
@@ -116,6 +119,16 @@ def billed_periods(line_ids: Iterable[int]) -> dict[int, list[BilledPeriod]]:
     return result
 
 
+def enforceable(periods: Iterable[BilledPeriod], *, today: date) -> list[BilledPeriod]:
+    """Return the billed periods of an evergreen line the customer is committed to.
+
+    An evergreen subscription can be cancelled for any period not yet begun, so only periods
+    invoiced or already started are consideration; the schedule materialized a year ahead is a
+    forecast, not a promise.
+    """
+    return [period for period in periods if period.invoiced or period.period_start <= today]
+
+
 def deliveries(line_ids: Iterable[int]) -> dict[int, list[Delivery]]:
     """Return each line's shipments, by line id."""
     result: dict[int, list[Delivery]] = defaultdict(list)
@@ -141,18 +154,20 @@ def milestone_facts(line_ids: Iterable[int]) -> dict[int, list[MilestoneFact]]:
     return result
 
 
-def credited_by_line(line_ids: Iterable[int]) -> dict[int, Money]:
-    """Return what issued credit notes took back from each contract line, by line id."""
+def credits_by_line(line_ids: Iterable[int]) -> dict[int, list[tuple[date, Money]]]:
+    """Return what issued credit notes took back from each contract line, dated, by line id."""
     rows = (
         CreditNoteLine.objects.filter(
             invoice_line__contract_line_id__in=list(line_ids),
             credit_note__status=CreditNote.Status.ISSUED,
         )
-        .values("invoice_line__contract_line_id", "amount_currency")
+        .values("invoice_line__contract_line_id", "credit_note__issue_date", "amount_currency")
         .annotate(total=Sum("amount"))
-        .order_by()
+        .order_by("credit_note__issue_date")
     )
-    return {
-        row["invoice_line__contract_line_id"]: round_money(row["total"], row["amount_currency"])
-        for row in rows
-    }
+    result: dict[int, list[tuple[date, Money]]] = defaultdict(list)
+    for row in rows:
+        result[row["invoice_line__contract_line_id"]].append(
+            (row["credit_note__issue_date"], round_money(row["total"], row["amount_currency"]))
+        )
+    return result

@@ -11,9 +11,10 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from fractions import Fraction
 
+from django.utils import timezone
 from djmoney.money import Money
 
-from billing.selectors import BilledPeriod, Delivery, MilestoneFact
+from billing.selectors import BilledPeriod, Delivery, MilestoneFact, enforceable
 from contracts.models import ContractLine, OneTimeTrigger, RevenuePolicy
 from revenue.domain.earning import (
     Segment,
@@ -35,7 +36,7 @@ class Facts:
     """What the selectors found for a set of lines, by line id (progress by obligation id)."""
 
     billed: dict[int, list[BilledPeriod]] = field(default_factory=dict)
-    credited: dict[int, Money] = field(default_factory=dict)
+    credited: dict[int, list[tuple[date, Money]]] = field(default_factory=dict)
     shipped: dict[int, list[Delivery]] = field(default_factory=dict)
     milestones: dict[int, list[MilestoneFact]] = field(default_factory=dict)
     progress: dict[int, list[tuple[date, Fraction]]] = field(default_factory=dict)
@@ -84,11 +85,13 @@ def _ratable_segments(
 ) -> list[Segment]:
     if obligation.service_end is not None:
         return [Segment(obligation.service_start, obligation.service_end, Fraction(1))]
-    # Evergreen: each billed period is its own term, weighted by its charge.
+    # Evergreen: each period the customer is committed to is its own term, weighted by its
+    # charge (the same periods the allocation counts).
+    today = timezone.localdate()
     return [
         Segment(period.period_start, period.period_end, Fraction(period.amount.amount))
         for line in lines
-        for period in facts.billed.get(line.pk, [])
+        for period in enforceable(facts.billed.get(line.pk, []), today=today)
     ]
 
 
@@ -116,6 +119,11 @@ def curves(
             (period.period_end, period.amount)
             for line in lines
             for period in facts.billed.get(line.pk, [])
+        ]
+        # A credit note takes usage revenue back on the day it is issued, as it takes the
+        # billing back, so that over the line's life revenue equals what it finally bills.
+        consumed += [
+            (on, -amount) for line in lines for on, amount in facts.credited.get(line.pk, [])
         ]
         curve = consumption_curve(currency=currency, consumed=consumed)
         return curve, curve

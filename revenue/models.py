@@ -355,6 +355,9 @@ class RevenueRun(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
     contracts = models.PositiveIntegerField(default=0)
     entries_posted = models.PositiveIntegerField(default=0)
+    errors = models.JSONField(
+        default=list, blank=True, help_text="Contracts that could not be recognized, and why."
+    )
 
     class Meta:
         ordering = ["-started_at"]

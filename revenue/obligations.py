@@ -15,15 +15,23 @@ Every allocation that changes anything is stored with its inputs (``Allocation``
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Prefetch
+from django.utils import timezone
 from djmoney.money import Money
 
-from billing.selectors import BilledPeriod, billed_periods, credited_by_line, line_term_value
+from billing.selectors import (
+    BilledPeriod,
+    billed_periods,
+    credits_by_line,
+    enforceable,
+    line_term_value,
+)
 from contracts.models import BillingModel, Contract, ContractLine, RevenuePolicy
 from revenue.domain import allocation as domain
 from revenue.models import (
@@ -197,11 +205,16 @@ class PriceFacts:
     """What billing knows of the lines' consideration: live billed periods and credits."""
 
     billed: dict[int, list[BilledPeriod]]
-    credited: dict[int, Money]
+    credited: dict[int, list[tuple[date, Money]]]
 
     @classmethod
     def of(cls, line_ids: Sequence[int]) -> "PriceFacts":
-        return cls(billed=billed_periods(line_ids), credited=credited_by_line(line_ids))
+        return cls(billed=billed_periods(line_ids), credited=credits_by_line(line_ids))
+
+    def credited_on(self, line: ContractLine) -> Money:
+        """Return everything credit notes took back from ``line``."""
+        credits = self.credited.get(line.pk, [])
+        return sum((amount for _, amount in credits), Money(0, line.contract.currency))
 
 
 def _line_price(line: ContractLine, facts: PriceFacts) -> Money:
@@ -211,13 +224,12 @@ def _line_price(line: ContractLine, facts: PriceFacts) -> Money:
     the re-allocation reverses the revenue it no longer supports.
     """
     zero = Money(0, line.contract.currency)
-    credited = facts.credited.get(line.pk, zero)
+    credited = facts.credited_on(line)
     billed = facts.billed.get(line.pk, [])
-    if (
-        line.billing_model == BillingModel.USAGE
-        or line.unit_price is None
-        or (line.billing_model == BillingModel.SUBSCRIPTION and line.service_end is None)
-    ):
+    if line.billing_model == BillingModel.SUBSCRIPTION and line.service_end is None:
+        billed = enforceable(billed, today=timezone.localdate())
+        return sum((period.amount for period in billed), zero) - credited
+    if line.billing_model == BillingModel.USAGE or line.unit_price is None:
         return sum((period.amount for period in billed), zero) - credited
     return line_term_value(line, unit_price=line.unit_price.amount, billed=billed) - credited
 

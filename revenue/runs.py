@@ -7,6 +7,7 @@ differences, a run repeated, run concurrently (contracts are locked) or rerun af
 posts nothing twice; and a change that belongs to a closed month lands in the first open one.
 """
 
+import logging
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -19,11 +20,12 @@ from django.db.models import Count, Min, Q, Sum
 from django.utils import timezone
 from djmoney.money import Money
 
-from billing.selectors import billed_periods, credited_by_line, deliveries, milestone_facts
+from billing.selectors import billed_periods, credits_by_line, deliveries, milestone_facts
+from billing.usage_rating import usage_rate_due
 from contracts.models import Contract
 from revenue.curves import Facts, curves
 from revenue.domain.earning import months_between, postings
-from revenue.domain.recognition import month_end, month_start
+from revenue.domain.recognition import ONE_DAY, month_end, month_start
 from revenue.journal import (
     first_open_period,
     journal_catch_up,
@@ -49,6 +51,8 @@ from revenue.obligations import (
 )
 from rms.money import round_money
 
+logger = logging.getLogger(__name__)
+
 # Contracts recognized per transaction: each costs about a dozen reads for the whole chunk and
 # a few bulk writes, and a chunk holds its contracts' row locks only for its own duration.
 RECOGNITION_CHUNK_SIZE = 200
@@ -69,7 +73,7 @@ def _facts(obligations: Sequence[PerformanceObligation]) -> Facts:
         progress[obligation_id].append((measured_on, Fraction(incurred) / Fraction(estimated)))
     return Facts(
         billed=billed_periods(line_ids),
-        credited=credited_by_line(line_ids),
+        credited=credits_by_line(line_ids),
         shipped=deliveries(line_ids),
         milestones=milestone_facts(line_ids),
         progress=progress,
@@ -125,6 +129,12 @@ class _Writes:
     lines: list[JournalLine] = field(default_factory=list)
     recognized: list[RevenueScheduleEntry] = field(default_factory=list)
     planned: list[RevenueScheduleEntry] = field(default_factory=list)
+
+    def extend(self, other: "_Writes") -> None:
+        self.entries += other.entries
+        self.lines += other.lines
+        self.recognized += other.recognized
+        self.planned += other.planned
 
     def save(self, obligations: Sequence[PerformanceObligation]) -> None:
         JournalEntry.objects.bulk_create(self.entries)
@@ -246,8 +256,12 @@ def _plan(
 
 
 @transaction.atomic
-def contracts_recognize(*, contract_ids: Iterable[int], as_of: date | None) -> int:
+def contracts_recognize(
+    *, contract_ids: Iterable[int], as_of: date | None, failures: list[str] | None = None
+) -> int:
     """Recognize the contracts' revenue through ``as_of`` and re-plan the rest; return postings.
+
+    A contract that fails is skipped, logged and described in ``failures`` when given.
 
     ``as_of`` never moves a contract back: a run for an earlier date than its last one
     recognizes through the last one's date (posting nothing new). With ``as_of`` None only the
@@ -267,46 +281,65 @@ def contracts_recognize(*, contract_ids: Iterable[int], as_of: date | None) -> i
     obligations = [o for group in by_contract.values() for o in group]
     facts = _facts(obligations)
     context = _Context(first_open_period(), ledger_accounts(), facts, _recognized(obligations))
-    writes = _Writes()
+    writes, done = _Writes(), []
     new_states, moved_states = [], []
     for contract_id, group in by_contract.items():
         if not group:
             continue
-        allocation_refresh(
-            contract=group[0].contract,
-            obligations=group,
-            reason="Revenue run",
-            facts=PriceFacts(billed=facts.billed, credited=facts.credited),
-        )
         state = states.get(contract_id)
         last = state.recognized_through if state else None
         through = max(filter(None, [as_of, last]), default=None)
-        for obligation in group:
-            actual, forecast = curves(
-                obligation, lines_of(obligation), facts, as_of=through or date.min
-            )
-            if through is not None:
-                _post(obligation, actual, through=through, context=context, writes=writes)
-            plan_from = max(
-                filter(None, [context.first_open, month_start(through) if through else None]),
-                default=month_start(obligation.service_start),
-            )
-            _plan(
-                obligation,
-                forecast,
-                recognized=context.recognized[obligation.pk],
-                plan_from=plan_from,
-                writes=writes,
-            )
+        own = _Writes()
+        try:
+            # A savepoint per contract: one whose facts cannot be recognized (a line cut below
+            # what shipped) is reported and left as it was, and the others go on.
+            with transaction.atomic():
+                _recognize_contract(group, through=through, context=context, writes=own)
+        except Exception as error:
+            logger.exception("Revenue of contract %s not recognized", contract_id)
+            if failures is not None:
+                failures.append(f"{group[0].contract.number}: {type(error).__name__}: {error}")
+            continue
+        writes.extend(own)
+        done += group
         if state is None and through is not None:
             new_states.append(ContractRevenue(contract_id=contract_id, recognized_through=through))
         elif state is not None and last != through:
             state.recognized_through = through
             moved_states.append(state)
-    writes.save(obligations)
+    writes.save(done)
     ContractRevenue.objects.bulk_create(new_states)
     ContractRevenue.objects.bulk_update(moved_states, ["recognized_through"])
     return len(writes.recognized)
+
+
+def _recognize_contract(
+    group: list[PerformanceObligation], *, through: date | None, context: _Context, writes: _Writes
+) -> None:
+    """Re-allocate one contract, post what its obligations earned through ``through``, re-plan."""
+    facts = context.facts
+    allocation_refresh(
+        contract=group[0].contract,
+        obligations=group,
+        reason="Revenue run",
+        facts=PriceFacts(billed=facts.billed, credited=facts.credited),
+    )
+    for obligation in group:
+        lines = lines_of(obligation)
+        actual, forecast = curves(obligation, lines, facts, as_of=through or date.min)
+        if through is not None:
+            _post(obligation, actual, through=through, context=context, writes=writes)
+        plan_from = max(
+            filter(None, [context.first_open, month_start(through) if through else None]),
+            default=month_start(obligation.service_start),
+        )
+        _plan(
+            obligation,
+            forecast,
+            recognized=context.recognized[obligation.pk],
+            plan_from=plan_from,
+            writes=writes,
+        )
 
 
 def recognizable_contract_ids() -> list[int]:
@@ -333,15 +366,18 @@ def revenue_recognize(*, as_of: date, triggered_by: str = "") -> RevenueRun:
     ).prefetch_related("lines"):
         obligations_sync(contract=contract)
     ids = recognizable_contract_ids()
-    posted = 0
+    posted, failures = 0, []
     for start in range(0, len(ids), RECOGNITION_CHUNK_SIZE):
         posted += contracts_recognize(
-            contract_ids=ids[start : start + RECOGNITION_CHUNK_SIZE], as_of=as_of
+            contract_ids=ids[start : start + RECOGNITION_CHUNK_SIZE],
+            as_of=as_of,
+            failures=failures,
         )
     run.contracts = len(ids)
     run.entries_posted = posted
+    run.errors = failures
     run.finished_at = timezone.now()
-    run.save(update_fields=["contracts", "entries_posted", "finished_at"])
+    run.save(update_fields=["contracts", "entries_posted", "errors", "finished_at"])
     return run
 
 
@@ -366,6 +402,9 @@ def period_close(*, through: date, closed_by: str = "") -> list[RevenuePeriod]:
                 f"{first_open:%B %Y}."
             }
         )
+    # Usage of the month is revenue of the month: rate any period ended by then first, which a
+    # close before that day's bill run would otherwise leave to a catch-up.
+    usage_rate_due(as_of=month_end(month) + ONE_DAY)
     run = revenue_recognize(as_of=month_end(month), triggered_by=closed_by or "period close")
     with transaction.atomic():
         # Wait for any recognition still posting (it holds its contracts' locks), so that

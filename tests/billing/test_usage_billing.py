@@ -276,3 +276,20 @@ def test_the_rate_plan_admin_names_the_tier_at_fault(
     response = staff_client.post("/admin/billing/rateplan/add/", form)
     assert response.status_code == 302
     assert RatePlan.objects.get().tiers.count() == 2
+
+
+def test_late_usage_that_lowers_a_volume_charge_is_not_invoiced_negative(usage_line, bill):
+    # Volume tiers: up to 1,000 at 0.10, above at 0.05. January's 900 calls bill 90.00; 200
+    # late calls move all 1,100 to 0.05: 55.00, 35.00 less than billed.
+    line = usage_line(tiers=[(1000, "0.10"), (None, "0.05")], kind=RatePlan.Kind.VOLUME)
+    record(line, 900, at(10))
+    bill(date(2026, 2, 1))
+    record(line, 200, at(20))
+
+    run = bill(date(2026, 3, 1))
+
+    adjustment = BillingEvent.objects.get(line=line, source_key__contains="adjustment")
+    assert (adjustment.amount, adjustment.status) == (usd("-35.00"), BillingEvent.Status.PENDING)
+    # No invoice carries it: finance gives the 35.00 back with a credit note.
+    assert not InvoiceLine.objects.filter(event=adjustment).exists()
+    assert run.invoices.filter(total__lt=0).count() == 0

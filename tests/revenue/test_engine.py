@@ -18,7 +18,7 @@ from billing.invoicing import invoice_void
 from billing.milestones import milestone_achieve
 from billing.models import BillingEvent, Invoice
 from billing.shipments import shipment_record
-from contracts.models import Milestone, RevenuePolicy
+from contracts.models import ContractLine, Milestone, RevenuePolicy
 from contracts.services import contract_terms_announce
 from revenue.domain.recognition import month_end
 from revenue.models import (
@@ -873,3 +873,26 @@ def test_a_lowered_percent_complete_posts_a_negative_catch_up(
         "contract_asset",
     )
     assert_journal_balances()
+
+
+def test_a_contract_that_cannot_be_recognized_is_reported_and_the_others_go_on(
+    monthly, contract_line_factory, activate, bill, recognize
+):
+    # Ten units shipped, then the order is cut to eight: deliveries exceed the whole line.
+    broken = contract_line_factory(
+        one_time=True,
+        one_time_trigger="on_shipment",
+        quantity=10,
+        product__revenue_policy=RevenuePolicy.POINT_IN_TIME,
+    )
+    activate(broken.contract)
+    shipment_record(line=broken, shipped_on=D(2026, 1, 10), quantity=Decimal(10))
+    ContractLine.objects.filter(pk=broken.pk).update(quantity=8)
+    bill(D(2026, 2, 1))
+
+    run = recognize(D(2026, 2, 28))
+
+    assert run.finished_at is not None
+    assert [error.split(":")[0] for error in run.errors] == [broken.contract.number]
+    # The healthy contract is recognized in full: Jan 1,019.18 + Feb 920.54.
+    assert position(monthly.contract, D(2026, 2, 28))[0] == usd("1939.72")

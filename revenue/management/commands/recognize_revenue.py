@@ -22,7 +22,11 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, as_of: date | None, close: bool, **options) -> None:
-        as_of = as_of or timezone.localdate()
+        today = timezone.localdate()
+        as_of = as_of or today
+        if as_of > today:
+            # Revenue recognized ahead of its days could never be taken back: runs only move on.
+            raise CommandError(f"--as-of {as_of} is in the future; revenue is earned up to today.")
         if close:
             try:
                 periods = period_close(through=as_of, closed_by="manage.py recognize_revenue")
