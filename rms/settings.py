@@ -146,8 +146,12 @@ RMS_INVOICE_REVIEW = env.bool("RMS_INVOICE_REVIEW", default=False)
 # (e.g. while loading historical invoices, or in a benchmark of the bill run alone).
 RMS_AUTO_DELIVERY = env.bool("RMS_AUTO_DELIVERY", default=True)
 
-# Email: console output until an EMAIL_URL (smtp://user:pass@host:587/?tls=True) is given.
-EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
+# Email: written as files under sent-emails/ until an EMAIL_URL (smtp://user:pass@host:587/
+# ?tls=True) is given. Files rather than the console: invoices carry PDFs, which would fill it.
+EMAIL_CONFIG = env.email_url("EMAIL_URL", default="filemail:///sent-emails")
+if EMAIL_CONFIG.get("EMAIL_FILE_PATH"):
+    # django-environ drops the leading slash; a relative folder is the project's.
+    EMAIL_CONFIG["EMAIL_FILE_PATH"] = str(BASE_DIR / EMAIL_CONFIG["EMAIL_FILE_PATH"])
 vars().update(EMAIL_CONFIG)
 DEFAULT_FROM_EMAIL = env.str("RMS_DEFAULT_FROM_EMAIL", default="billing@localhost")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL

@@ -24,6 +24,7 @@ print(json.dumps({
     "eager": settings.CELERY_TASK_ALWAYS_EAGER,
     "broker": settings.CELERY_BROKER_URL,
     "email": settings.EMAIL_BACKEND,
+    "email_path": getattr(settings, "EMAIL_FILE_PATH", None),
     "visibility_timeout": settings.CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"],
     "debug": settings.DEBUG,
 }))
@@ -55,13 +56,14 @@ def probe(**env: str) -> dict:
     return json.loads(result.stdout)
 
 
-def test_embedded_default_is_sqlite_eager_celery_and_console_email():
+def test_embedded_default_is_sqlite_eager_celery_and_email_to_files():
     found = probe()
     assert found["engine"] == "django.db.backends.sqlite3"
     assert found["name"] == str(ROOT / "db.sqlite3")
     assert found["eager"] is True
     assert found["broker"] == "memory://"
-    assert found["email"] == "django.core.mail.backends.console.EmailBackend"
+    assert found["email"] == "django.core.mail.backends.filebased.EmailBackend"
+    assert found["email_path"] == str(ROOT / "sent-emails")
     assert found["debug"] is True
 
 
