@@ -202,7 +202,11 @@ def _save_issue_fields(invoices: list[Invoice]) -> None:
 
 @transaction.atomic
 def invoice_issue(*, invoice: Invoice, issue_date: date | None = None) -> Invoice:
-    """Issue one reviewed draft (dated today unless told otherwise)."""
+    """Issue one reviewed draft (dated today unless told otherwise).
+
+    Under its customer's lock, as bill runs issue, so that a period close waits for it.
+    """
+    lock_customers([invoice.customer_id])
     locked = Invoice.objects.select_for_update().get(pk=invoice.pk)
     invoices_issue(invoices=[locked], issue_date=issue_date or timezone.localdate())
     return locked

@@ -20,9 +20,10 @@ from django.db.models import Count, Min, Q, Sum
 from django.utils import timezone
 from djmoney.money import Money
 
+from billing.schedules import lock_customers
 from billing.selectors import billed_periods, credits_by_line, deliveries, milestone_facts
 from billing.usage_rating import usage_rate_due
-from contracts.models import Contract
+from contracts.models import Contract, Customer
 from revenue.curves import Facts, curves
 from revenue.domain.earning import months_between, postings
 from revenue.domain.recognition import ONE_DAY, month_end, month_start
@@ -407,8 +408,10 @@ def period_close(*, through: date, closed_by: str = "") -> list[RevenuePeriod]:
     usage_rate_due(as_of=month_end(month) + ONE_DAY)
     run = revenue_recognize(as_of=month_end(month), triggered_by=closed_by or "period close")
     with transaction.atomic():
-        # Wait for any recognition still posting (it holds its contracts' locks), so that
-        # nothing lands in a month after it is closed.
+        # Wait for anything still posting, so that nothing lands in a month after it is closed:
+        # bill runs and credit notes post under their customers' locks, recognition under its
+        # contracts'. Customers first, as a shipment (customer, then contract) takes them.
+        lock_customers(Customer.objects.values_list("pk", flat=True))
         list(Contract.objects.select_for_update().values_list("pk", flat=True))
         earliest = JournalEntry.objects.aggregate(first=Min("period"))["first"] or month
         start = first_open or min(earliest, month)
