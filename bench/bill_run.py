@@ -25,29 +25,20 @@ import argparse
 import json
 import os
 import sys
-import time
 from datetime import date
-from urllib.parse import urlsplit
 
-import django
+from bench.environment import (
+    configure_environment,
+    create_bench_database,
+    drop_bench_database,
+    timed,
+)
 
 FIRST_MONTH = date(2026, 1, 1)
 SECOND_MONTH = date(2026, 2, 1)
 NAIVE_SAMPLE = 2_000
-POSTGRES_SCHEMES = {"postgres", "postgresql", "pgsql", "psql", "postgis"}
 TARGET_INVOICES_PER_S = 2_000
 TARGET_SPEEDUP = 10
-
-
-class QueryCounter:
-    """Count the statements sent on a connection (a ``connection.execute_wrapper``)."""
-
-    def __init__(self) -> None:
-        self.count = 0
-
-    def __call__(self, execute, sql, params, many, context):
-        self.count += 1
-        return execute(sql, params, many, context)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -73,50 +64,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def configure_environment() -> None:
-    """Refuse anything but PostgreSQL, then set up Django with eager Celery and no DEBUG."""
-    url = os.environ.get("DATABASE_URL", "")
-    if urlsplit(url).scheme not in POSTGRES_SCHEMES:
-        sys.exit(
-            "bench.bill_run needs PostgreSQL: set DATABASE_URL, e.g. "
-            "postgres://postgres@127.0.0.1:5432/rms (a separate <name>_bench database is "
-            "created and dropped; the named one is not touched)."
-        )
-    for name in ("CELERY_BROKER_URL", "CELERY_RESULT_BACKEND"):
-        os.environ.pop(name, None)
-    # DEBUG keeps every query in memory; production runs without it. Celery's per-task INFO lines
-    # would bury the result.
-    os.environ["DJANGO_DEBUG"] = "false"
-    os.environ.setdefault("RMS_LOG_LEVEL", "WARNING")
-    # The bill run alone: emailing invoices is a worker's job, measured by its own benchmark.
-    os.environ["RMS_AUTO_DELIVERY"] = "false"
-    os.environ["DJANGO_SETTINGS_MODULE"] = "rms.settings"
-    django.setup()
-
-
-def create_bench_database() -> tuple[str, str]:
-    """Create and migrate ``<name>_bench``; return the original and the bench database names."""
-    from django.conf import settings
-    from django.db import connection
-
-    if connection.vendor != "postgresql":
-        sys.exit(f"bench.bill_run needs PostgreSQL, not {connection.vendor}.")
-    original = connection.settings_dict["NAME"]
-    bench_name = f"{original}_bench"
-    settings.DATABASES["default"]["TEST"]["NAME"] = bench_name
-    connection.settings_dict["TEST"]["NAME"] = bench_name
-    # Django's test-database machinery: CREATE DATABASE (dropping a leftover bench database of
-    # the same name, never the original), then migrate; it points the connection at it.
-    connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)
-    return original, bench_name
-
-
-def drop_bench_database(original: str) -> None:
-    from django.db import connection
-
-    connection.creation.destroy_test_db(original, verbosity=0)
-
-
 def vacuum_analyze() -> None:
     """Give the planner statistics and clear dead rows before a timed run, untimed.
 
@@ -127,18 +74,6 @@ def vacuum_analyze() -> None:
 
     with connection.cursor() as cursor:
         cursor.execute("VACUUM ANALYZE")
-
-
-def timed(func, **kwargs):
-    """Call ``func`` and return its result, the seconds it took and the statements it sent."""
-    from django.db import connection
-
-    counter = QueryCounter()
-    with connection.execute_wrapper(counter):
-        started = time.perf_counter()
-        result = func(**kwargs)
-        seconds = time.perf_counter() - started
-    return result, seconds, counter.count
 
 
 def figures(*, as_of: date, invoices: int, lines: int, seconds: float, queries: int) -> dict:
@@ -465,8 +400,8 @@ def benchmark(*, contracts: int, naive_contracts: int) -> dict:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    configure_environment()
-    original, _ = create_bench_database()
+    configure_environment(benchmark="bill_run", suffix="bench")
+    original, _ = create_bench_database(benchmark="bill_run", suffix="bench")
     try:
         result = benchmark(contracts=args.contracts, naive_contracts=args.naive_contracts)
     finally:

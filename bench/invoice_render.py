@@ -50,11 +50,13 @@ import threading
 import time
 from datetime import date
 from decimal import Decimal
-from urllib.parse import urlsplit
 
-import django
-
-from bench.bill_run import POSTGRES_SCHEMES, machine
+from bench.bill_run import machine
+from bench.environment import (
+    configure_environment,
+    create_bench_database,
+    drop_bench_database,
+)
 
 BILL_DATE = date(2026, 1, 1)
 PREFIX = "PDF"
@@ -137,57 +139,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if args.invoices < 1 or args.bare_docs < 1:
         parser.error("--invoices and --bare-docs must be at least 1")
     return args
-
-
-def configure_environment(media_root: str) -> None:
-    """Refuse anything but PostgreSQL, then set up Django: eager Celery, no DEBUG, no email.
-
-    Worker processes call this too; they inherit the environment set here by the parent.
-    """
-    url = os.environ.get("DATABASE_URL", "")
-    if urlsplit(url).scheme not in POSTGRES_SCHEMES:
-        sys.exit(
-            "bench.invoice_render needs PostgreSQL: set DATABASE_URL, e.g. "
-            "postgres://postgres@127.0.0.1:5432/rms (a separate <name>_bench_invoices database "
-            "is created and dropped; the named one is not touched)."
-        )
-    for name in ("CELERY_BROKER_URL", "CELERY_RESULT_BACKEND"):
-        os.environ.pop(name, None)
-    # DEBUG keeps every query in memory; production runs without it.
-    os.environ["DJANGO_DEBUG"] = "false"
-    os.environ.setdefault("RMS_LOG_LEVEL", "WARNING")
-    # Issuing would otherwise queue an email per invoice, which eager Celery runs in the bill run
-    # (rendering the PDF there): the PDFs must be rendered by the timed workers only.
-    os.environ["RMS_AUTO_DELIVERY"] = "false"
-    # Stored PDFs land in a throw-away folder, not the checkout's media/.
-    os.environ["DJANGO_MEDIA_ROOT"] = media_root
-    os.environ["DJANGO_SETTINGS_MODULE"] = "rms.settings"
-    django.setup()
-
-
-def create_bench_database() -> tuple[str, str]:
-    """Create and migrate ``<name>_bench_invoices``; return the original and the bench names.
-
-    A name of its own, so this benchmark and the others can run side by side.
-    """
-    from django.conf import settings
-    from django.db import connection
-
-    if connection.vendor != "postgresql":
-        sys.exit(f"bench.invoice_render needs PostgreSQL, not {connection.vendor}.")
-    original = connection.settings_dict["NAME"]
-    bench_name = f"{original}_bench_invoices"
-    settings.DATABASES["default"]["TEST"]["NAME"] = bench_name
-    connection.settings_dict["TEST"]["NAME"] = bench_name
-    connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)
-    return original, bench_name
-
-
-def drop_bench_database(original: str) -> None:
-    from django.db import connections
-
-    # Workers have exited; only this process's connection may still be open.
-    connections["default"].creation.destroy_test_db(original, verbosity=0)
 
 
 # --- The invoices ------------------------------------------------------------------------------
@@ -396,7 +347,9 @@ def worker(*, index, kind, work, bench_name, media_root, barrier, results) -> No
     long-running worker has already paid; it is untimed, as the first render is slower.
     """
     try:
-        configure_environment(media_root)
+        configure_environment(
+            benchmark="invoice_render", suffix="bench_invoices", media_root=media_root
+        )
         from django.db import connection
 
         connection.settings_dict["NAME"] = bench_name
@@ -646,8 +599,12 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     media_root = tempfile.mkdtemp(prefix="rms-bench-invoices-")
     try:
-        configure_environment(media_root)
-        original, bench_name = create_bench_database()
+        configure_environment(
+            benchmark="invoice_render", suffix="bench_invoices", media_root=media_root
+        )
+        original, bench_name = create_bench_database(
+            benchmark="invoice_render", suffix="bench_invoices"
+        )
         try:
             result = benchmark(
                 invoices=args.invoices,

@@ -30,17 +30,19 @@ docs/benchmarks.md.
 
 import argparse
 import json
-import os
 import statistics
 import sys
 import time
 from datetime import date
 from decimal import Decimal
-from urllib.parse import urlsplit
 
-import django
-
-from bench.bill_run import POSTGRES_SCHEMES, QueryCounter, machine, vacuum_analyze
+from bench.bill_run import machine, vacuum_analyze
+from bench.environment import (
+    configure_environment,
+    create_bench_database,
+    drop_bench_database,
+    timed,
+)
 
 YEAR_START = date(2026, 1, 1)
 YEAR_END = date(2026, 12, 31)
@@ -96,61 +98,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         args.naive_contracts = min(args.contracts, NAIVE_SAMPLE)
     args.naive_contracts = min(args.naive_contracts, args.contracts)
     return args
-
-
-def configure_environment() -> None:
-    """Refuse anything but PostgreSQL, then set up Django with eager Celery and no DEBUG."""
-    url = os.environ.get("DATABASE_URL", "")
-    if urlsplit(url).scheme not in POSTGRES_SCHEMES:
-        sys.exit(
-            "bench.revenue_position needs PostgreSQL: set DATABASE_URL, e.g. "
-            "postgres://postgres@127.0.0.1:5432/rms (a separate <name>_bench_revenue database "
-            "is created and dropped; the named one is not touched)."
-        )
-    for name in ("CELERY_BROKER_URL", "CELERY_RESULT_BACKEND"):
-        os.environ.pop(name, None)
-    # DEBUG keeps every query in memory; production runs without it.
-    os.environ["DJANGO_DEBUG"] = "false"
-    os.environ.setdefault("RMS_LOG_LEVEL", "WARNING")
-    os.environ["RMS_AUTO_DELIVERY"] = "false"  # emailing invoices is not what is measured
-    os.environ["DJANGO_SETTINGS_MODULE"] = "rms.settings"
-    django.setup()
-
-
-def create_bench_database() -> str:
-    """Create and migrate ``<name>_bench_revenue``; return the original database name.
-
-    A name of its own, so that this benchmark and ``bench.bill_run`` can run side by side.
-    """
-    from django.conf import settings
-    from django.db import connection
-
-    if connection.vendor != "postgresql":
-        sys.exit(f"bench.revenue_position needs PostgreSQL, not {connection.vendor}.")
-    original = connection.settings_dict["NAME"]
-    bench_name = f"{original}_bench_revenue"
-    settings.DATABASES["default"]["TEST"]["NAME"] = bench_name
-    connection.settings_dict["TEST"]["NAME"] = bench_name
-    connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)
-    return original
-
-
-def drop_bench_database(original: str) -> None:
-    from django.db import connection
-
-    connection.creation.destroy_test_db(original, verbosity=0)
-
-
-def timed(func, **kwargs):
-    """Call ``func`` and return its result, the seconds it took and the statements it sent."""
-    from django.db import connection
-
-    counter = QueryCounter()
-    with connection.execute_wrapper(counter):
-        started = time.perf_counter()
-        result = func(**kwargs)
-        seconds = time.perf_counter() - started
-    return result, seconds, counter.count
 
 
 def repeated(func, *, repeats: int, **kwargs) -> tuple[object, dict]:
@@ -227,7 +174,7 @@ def generate(*, contracts: int) -> list[int]:
         RevenuePolicy,
     )
 
-    terms, monthly = reference_rows()
+    terms, monthly, _ = reference_rows()  # the usage product is bench.bill_run's
     annual, _ = Product.objects.get_or_create(
         sku="BENCH-SUB-ANNUAL",
         defaults={
@@ -648,8 +595,8 @@ def benchmark(*, contracts: int, naive_contracts: int, repeats: int, show_plan: 
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    configure_environment()
-    original = create_bench_database()
+    configure_environment(benchmark="revenue_position", suffix="bench_revenue")
+    original, _ = create_bench_database(benchmark="revenue_position", suffix="bench_revenue")
     try:
         result = benchmark(
             contracts=args.contracts,

@@ -31,16 +31,17 @@ docs/benchmarks.md.
 import argparse
 import hashlib
 import json
-import os
 import sys
-import time
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from urllib.parse import urlsplit
 
-import django
-
-from bench.bill_run import POSTGRES_SCHEMES, QueryCounter, machine, vacuum_analyze
+from bench.bill_run import machine, vacuum_analyze
+from bench.environment import (
+    configure_environment,
+    create_bench_database,
+    drop_bench_database,
+    timed,
+)
 
 LINES = 1_000
 YEAR_START = datetime(2026, 1, 1, tzinfo=UTC)
@@ -69,49 +70,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if args.records < 1:
         parser.error("--records must be at least 1")
     return args
-
-
-def configure_environment() -> None:
-    """Refuse anything but PostgreSQL, then set up Django with no DEBUG."""
-    url = os.environ.get("DATABASE_URL", "")
-    if urlsplit(url).scheme not in POSTGRES_SCHEMES:
-        sys.exit(
-            "bench.usage_ingest needs PostgreSQL: set DATABASE_URL, e.g. "
-            "postgres://postgres@127.0.0.1:5432/rms (a separate <name>_bench_usage database "
-            "is created and dropped; the named one is not touched)."
-        )
-    for name in ("CELERY_BROKER_URL", "CELERY_RESULT_BACKEND"):
-        os.environ.pop(name, None)
-    # DEBUG keeps every query in memory; production runs without it. The service logs each
-    # batch's totals at INFO.
-    os.environ["DJANGO_DEBUG"] = "false"
-    os.environ.setdefault("RMS_LOG_LEVEL", "WARNING")
-    os.environ["DJANGO_SETTINGS_MODULE"] = "rms.settings"
-    django.setup()
-
-
-def create_bench_database() -> str:
-    """Create and migrate ``<name>_bench_usage``; return the original database name.
-
-    A name of its own, so that this benchmark and the others can run side by side.
-    """
-    from django.conf import settings
-    from django.db import connection
-
-    if connection.vendor != "postgresql":
-        sys.exit(f"bench.usage_ingest needs PostgreSQL, not {connection.vendor}.")
-    original = connection.settings_dict["NAME"]
-    bench_name = f"{original}_bench_usage"
-    settings.DATABASES["default"]["TEST"]["NAME"] = bench_name
-    connection.settings_dict["TEST"]["NAME"] = bench_name
-    connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)
-    return original
-
-
-def drop_bench_database(original: str) -> None:
-    from django.db import connection
-
-    connection.creation.destroy_test_db(original, verbosity=0)
 
 
 def generate_lines() -> list[tuple[int, int, str]]:
@@ -224,18 +182,6 @@ def plain_rows(start: int, stop: int, lines: list[tuple[int, int, str]]) -> list
             )
         )
     return rows
-
-
-def timed(func, **kwargs):
-    """Call ``func`` and return its result, the seconds it took and the statements it sent."""
-    from django.db import connection
-
-    counter = QueryCounter()
-    with connection.execute_wrapper(counter):
-        started = time.perf_counter()
-        result = func(**kwargs)
-        seconds = time.perf_counter() - started
-    return result, seconds, counter.count
 
 
 def figures(*, records: int, seconds: float, queries: int) -> dict:
@@ -405,8 +351,8 @@ def benchmark(*, total: int) -> dict:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    configure_environment()
-    original = create_bench_database()
+    configure_environment(benchmark="usage_ingest", suffix="bench_usage")
+    original, _ = create_bench_database(benchmark="usage_ingest", suffix="bench_usage")
     try:
         result = benchmark(total=args.records)
     finally:
