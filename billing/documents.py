@@ -30,7 +30,7 @@ from weasyprint import HTML
 from weasyprint.urls import URLFetcher
 
 from billing.domain.receivables import AgingBucket, OpenItem, aging_report
-from billing.milestones import SOURCE_PREFIX as MILESTONE_PREFIX
+from billing.milestone_events import SOURCE_PREFIX as MILESTONE_PREFIX
 from billing.models import BillingEvent, CreditNote, Invoice, InvoiceLine, Payment, SellerProfile
 from billing.receivables import open_items
 from billing.templatetags.documents import docdate, quantity

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from billing.delivery import invoices_queue_delivery
 from billing.domain.invoices import ProposedInvoice, format_invoice_number
-from billing.milestones import milestones_follow_events
+from billing.milestone_events import milestones_follow_events
 from billing.models import BillingEvent, BillRun, Invoice, InvoiceLine, InvoiceSequence
 from billing.schedules import lock_customers, schedule_refresh
 from billing.signals import invoice_voided, invoices_issued
@@ -68,7 +68,7 @@ def invoices_create(
     event_ids = [line.event_id for line in lines]
     marked = BillingEvent.objects.filter(
         pk__in=event_ids, status=BillingEvent.Status.PENDING
-    ).update(status=BillingEvent.Status.INVOICED)
+    ).update(status=BillingEvent.Status.INVOICED, blocked_reason="")
     if marked != len(event_ids):
         raise IntegrityError(
             f"{len(event_ids) - marked} of {len(event_ids)} events were no longer pending; "

@@ -53,6 +53,11 @@ class BillingEvent(models.Model):
     # "amount"}], with amounts as decimal strings. Empty for other kinds.
     breakdown = models.JSONField(default=list, blank=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    blocked_reason = models.CharField(
+        max_length=500,
+        blank=True,
+        help_text="Why a due event was not invoiced (its contract's not-to-exceed cap).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -116,6 +121,9 @@ class BillRun(models.Model):
     chunks_done = models.PositiveIntegerField(default=0)
     events_invoiced = models.PositiveIntegerField(default=0)
     events_held = models.PositiveIntegerField(default=0)
+    events_blocked = models.PositiveIntegerField(
+        default=0, help_text="Due events stopped by a not-to-exceed cap."
+    )
     invoices_created = models.PositiveIntegerField(default=0)
     invoices_issued = models.PositiveIntegerField(default=0)
     errors = models.JSONField(default=list, blank=True)
@@ -143,6 +151,7 @@ class BillRunChunk(models.Model):
     customer_ids = models.JSONField()
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
     events_invoiced = models.PositiveIntegerField(default=0)
+    events_blocked = models.PositiveIntegerField(default=0)
     invoices_created = models.PositiveIntegerField(default=0)
     invoices_issued = models.PositiveIntegerField(default=0)
     error = models.TextField(blank=True)

@@ -16,10 +16,11 @@ from django.db.models import F, Q, QuerySet, Sum
 from django.utils import timezone
 from djmoney.money import Money
 
+from billing.budgets import budget_blocked
 from billing.domain.invoices import DueCharge, ProposedInvoice, assemble
 from billing.domain.periods import add_months
 from billing.invoicing import invoices_create, invoices_issue, needs_review
-from billing.models import BillingEvent, BillRun, BillRunChunk
+from billing.models import BillingEvent, BillRun, BillRunChunk, Invoice
 from billing.schedules import (
     EVERGREEN_HORIZON_MONTHS,
     event_from_charge,
@@ -142,13 +143,28 @@ DUE_CHARGE_COLUMNS = (
 )
 
 
-def due_charges(*, as_of: date, customer_ids: list[int] | None = None) -> list[DueCharge]:
-    """Load the due, unheld events (of some customers) as plain values for the assembler."""
+def due_charges(
+    *, as_of: date, customer_ids: list[int] | None = None, record_blocked: bool = True
+) -> tuple[list[DueCharge], int]:
+    """Load the due, unheld events (of some customers) as plain values for the assembler.
+
+    Events their contract's not-to-exceed cap stops are left out; returns the charges and how
+    many were stopped (their reasons recorded on them unless ``record_blocked`` is off).
+    """
     events = due_events(as_of=as_of)
     if customer_ids is not None:
         events = events.filter(customer_id__in=customer_ids)
+    return _charges(events, record_blocked=record_blocked)
+
+
+def _charges(
+    events: QuerySet[BillingEvent], *, record_blocked: bool
+) -> tuple[list[DueCharge], int]:
+    blocked = budget_blocked(events=events, record=record_blocked)
+    if blocked:
+        events = events.exclude(pk__in=blocked)
     places = BillingEvent._meta.get_field("amount").decimal_places
-    return [
+    charges = [
         DueCharge(
             event_id=pk,
             customer_id=customer_id,
@@ -186,6 +202,7 @@ def due_charges(*, as_of: date, customer_ids: list[int] | None = None) -> list[D
             breakdown,
         ) in events.values_list(*DUE_CHARGE_COLUMNS)
     ]
+    return charges, len(blocked)
 
 
 def bill_run_preview(*, as_of: date) -> tuple[list[ProposedInvoice], int]:
@@ -207,7 +224,8 @@ def bill_run_preview(*, as_of: date) -> tuple[list[ProposedInvoice], int]:
     ]
     usage = usage_rate_preview(as_of=as_of)
     rewritten = {event.pk for event in usage if event.pk is not None}
-    charges = [c for c in due_charges(as_of=as_of) if c.event_id not in rewritten]
+    due, _ = due_charges(as_of=as_of, record_blocked=False)
+    charges = [c for c in due if c.event_id not in rewritten]
     held = held_events(as_of=as_of).exclude(pk__in=rewritten).count()
     next_id = -1  # unsaved events get negative ids: they exist only in this preview
     for event in proposed + usage:
@@ -275,16 +293,11 @@ def bill_run_chunk(*, chunk_id: int) -> BillRunChunk:
             return chunk
         run = chunk.run
         lock_customers(chunk.customer_ids)
-        proposals = assemble(due_charges(as_of=run.as_of, customer_ids=chunk.customer_ids))
-        invoices = invoices_create(proposals=proposals, invoice_date=run.as_of, bill_run=run)
-        # needs_review reads this one field; invoices_issue loads what issuing needs.
-        customers = Customer.objects.only("invoice_review").in_bulk(
-            {invoice.customer_id for invoice in invoices}
-        )
-        to_issue = [i for i in invoices if not needs_review(customers[i.customer_id])]
-        if to_issue:
-            invoices_issue(invoices=to_issue, issue_date=run.as_of)
+        charges, blocked = due_charges(as_of=run.as_of, customer_ids=chunk.customer_ids)
+        proposals = assemble(charges)
+        invoices, to_issue = _invoice(proposals, on=run.as_of, bill_run=run)
         chunk.status = BillRunChunk.Status.DONE
+        chunk.events_blocked = blocked
         chunk.invoices_created = len(invoices)
         chunk.invoices_issued = len(to_issue)
         chunk.events_invoiced = sum(len(p.lines) for p in proposals)
@@ -292,6 +305,44 @@ def bill_run_chunk(*, chunk_id: int) -> BillRunChunk:
         chunk.save()
     bill_run_finish_if_complete(run_id=run.pk)
     return chunk
+
+
+def _invoice(
+    proposals: list[ProposedInvoice], *, on: date, bill_run: BillRun | None
+) -> tuple[list[Invoice], list[Invoice]]:
+    """Write the proposed invoices and issue those of customers who do not review drafts.
+
+    Returns the invoices created and those issued. The caller holds the customers' locks.
+    """
+    invoices = invoices_create(proposals=proposals, invoice_date=on, bill_run=bill_run)
+    # needs_review reads this one field; invoices_issue loads what issuing needs.
+    customers = Customer.objects.only("invoice_review").in_bulk(
+        {invoice.customer_id for invoice in invoices}
+    )
+    to_issue = [i for i in invoices if not needs_review(customers[i.customer_id])]
+    if to_issue:
+        invoices_issue(invoices=to_issue, issue_date=on)
+    return invoices, to_issue
+
+
+@transaction.atomic
+def events_invoice_now(*, event_ids: list[int], on: date) -> list[Invoice]:
+    """Invoice some due events at once, outside a bill run (an achieved milestone's, say).
+
+    The same machinery as a bill run's chunk, on the events' customers only: locks, holds and
+    not-to-exceed caps apply, so an event a hold or a cap keeps back stays pending for later.
+    Events already invoiced (by a run that got there first) are simply not found.
+    """
+    customer_ids = sorted(
+        set(BillingEvent.objects.filter(pk__in=event_ids).values_list("customer_id", flat=True))
+    )
+    if not customer_ids:
+        return []
+    lock_customers(customer_ids)
+    events = due_events(as_of=on).filter(pk__in=event_ids)
+    charges, _ = _charges(events, record_blocked=True)
+    invoices, _ = _invoice(assemble(charges), on=on, bill_run=None)
+    return invoices
 
 
 def bill_run_chunk_failed(*, chunk_id: int, error: str) -> None:
@@ -317,6 +368,7 @@ def bill_run_finish_if_complete(*, run_id: int) -> None:
         invoices_created=Sum("invoices_created", default=0),
         invoices_issued=Sum("invoices_issued", default=0),
         events_invoiced=Sum("events_invoiced", default=0),
+        events_blocked=Sum("events_blocked", default=0),
     )
     failed = list(chunks.filter(status=BillRunChunk.Status.FAILED).values("index", "error"))
     for field, value in totals.items():

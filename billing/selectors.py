@@ -154,6 +154,21 @@ def milestone_facts(line_ids: Iterable[int]) -> dict[int, list[MilestoneFact]]:
     return result
 
 
+def cancelled_milestones(line_ids: Iterable[int]) -> dict[int, Money]:
+    """Return, per milestone line, what its cancelled milestones were worth.
+
+    Cancelling a planned milestone takes it out of the project: the line's consideration falls
+    by its amount (the line's value is what the full schedule bills).
+    """
+    rows = (
+        Milestone.objects.filter(line_id__in=list(line_ids), status=Milestone.Status.CANCELLED)
+        .values("line_id", "amount_currency")
+        .annotate(total=Sum("amount"))
+        .order_by("line_id")
+    )
+    return {row["line_id"]: round_money(row["total"], row["amount_currency"]) for row in rows}
+
+
 def credits_by_line(line_ids: Iterable[int]) -> dict[int, list[tuple[date, Money]]]:
     """Return what issued credit notes took back from each contract line, dated, by line id."""
     rows = (

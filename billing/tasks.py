@@ -8,7 +8,7 @@ from celery import shared_task
 from django.db import OperationalError
 from django.utils import timezone
 
-from billing import delivery, runs
+from billing import delivery, notifications, runs
 
 logger = logging.getLogger(__name__)
 
@@ -77,3 +77,9 @@ def invoice_deliver_task(invoice_id: int, trigger: str = delivery.Trigger.ISSUE)
 def credit_note_deliver_task(credit_note_id: int, trigger: str = delivery.Trigger.ISSUE) -> None:
     """Email an issued credit note to its customer's billing contacts."""
     delivery.credit_note_deliver(credit_note_id=credit_note_id, trigger=trigger)
+
+
+@shared_task(**DELIVERY_RETRY)
+def milestone_notify_task(milestone_id: int, what: str) -> int:
+    """Email a milestone's contract followers that it was achieved or approved."""
+    return notifications.milestone_notify(milestone_id=milestone_id, what=what)

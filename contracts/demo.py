@@ -20,7 +20,7 @@ subscription is per month.
 import random
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
 from typing import Any, NamedTuple
@@ -35,6 +35,7 @@ from contracts.models import (
     BillingContact,
     BillingModel,
     BillTiming,
+    ChangeOrder,
     Contract,
     ContractLine,
     Customer,
@@ -654,6 +655,9 @@ def _plan_contract(
         "delivery_hold": exception.get("delivery_hold", False),
         "hold_reason": exception.get("hold_reason", ""),
         **budgets,
+        # Projects go milestone by milestone; every third waits for a finance approver.
+        "milestones_in_order": shape.budgeted,
+        "milestone_approval": shape.budgeted and index % 3 == 0,
     }
     return ContractPlan(number, customer.number, values, tuple(lines))
 
@@ -840,6 +844,28 @@ def _seed_contracts(
             )
             if row.billing_model == BillingModel.MILESTONE:
                 _seed_milestones(row, tally)
+        if contract.not_to_exceed is not None and int(plan.number[-2:]) % 2 == 0:
+            _seed_change_order(contract, tally)
+
+
+def _seed_change_order(contract: Contract, tally: Counter) -> None:
+    """Upsert an approved change order raising a capped contract's budget by a tenth."""
+    increase = round_money(contract.not_to_exceed.amount / 10, contract.currency)
+    _upsert(
+        ChangeOrder,
+        ChangeOrder.objects.filter(contract=contract, reference="CO-001").first(),
+        {
+            "contract": contract,
+            "reference": "CO-001",
+            "reason": "Additional data migration workstream requested by the customer.",
+            "not_to_exceed_increase": increase,
+            "cost_budget_increase": round_money(increase.amount / 2, contract.currency),
+            "requested_by": "project.manager",
+            "approved_by": "finance.controller",
+            "approved_at": datetime(2026, 2, 16, 9, 30, tzinfo=UTC),
+        },
+        tally,
+    )
 
 
 # The demo's milestone schedule: (name, percent of the line's value, share of the service period

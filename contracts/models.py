@@ -9,6 +9,7 @@ from datetime import date
 from decimal import Decimal
 
 import babel
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
@@ -19,7 +20,7 @@ from djmoney.money import Money
 
 from contracts.domain import payment_terms
 from contracts.domain.payment_terms import TermsBasis
-from rms.money import round_money, validate_currency_code
+from rms.money import money_text, round_money, validate_currency_code
 
 # Prices and rates keep four places so that unit rates such as 0.0035 per API call are exact;
 # issued totals are rounded to the currency's minor unit by rms.money.round_money.
@@ -305,6 +306,36 @@ class Contract(HoldFlags):
         help_text="Billing cap: billing past it needs an approved change order.",
     )
     cost_budget = MoneyField(**MONEY_DIGITS, validators=NOT_NEGATIVE, null=True, blank=True)
+    finance_owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="contracts_owned",
+        help_text="Approves achieved milestones when approval is required; hears of each.",
+    )
+    project_manager = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="contracts_managed",
+        help_text="Marks milestones achieved; hears of each.",
+    )
+    subscribers = models.ManyToManyField(
+        settings.AUTH_USER_MODEL,
+        blank=True,
+        related_name="contracts_followed",
+        help_text="Others who asked to hear when a milestone is achieved or invoiced.",
+    )
+    milestone_approval = models.BooleanField(
+        default=False,
+        help_text="Achieved milestones wait for a finance approver before they are invoiced.",
+    )
+    milestones_in_order = models.BooleanField(
+        default=False,
+        help_text="A milestone can be achieved only after the ones before it in its schedule.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -556,8 +587,29 @@ class ContractLine(models.Model):
             self.unit_price is None or self.unit_price.amount <= 0
         ):
             errors["unit_price"] = "A milestone line needs a value greater than zero."
+        if "unit_price" not in errors:
+            errors.update(self._milestone_value_errors())
         if errors:
             raise ValidationError(errors)
+
+    def _milestone_value_errors(self) -> dict[str, str]:
+        """Refuse a value below what the milestone schedule already fixed.
+
+        Planned percent milestones follow a new value; achieved, invoiced and fixed-amount ones
+        do not, so the value cannot drop below their sum.
+        """
+        if self.pk is None or self.billing_model != BillingModel.MILESTONE:
+            return {}
+        fixed = self.milestones.exclude(status=Milestone.Status.CANCELLED).exclude(
+            status=Milestone.Status.PLANNED, percent__isnull=False
+        )
+        total = sum((m.amount for m in fixed), Money(0, self.unit_price.currency))
+        if self.extended_amount < total:
+            return {
+                "unit_price": f"The milestones already achieved or fixed in amount total "
+                f"{money_text(total)}; the line's value cannot be less."
+            }
+        return {}
 
     def _currency_errors(self, currency: str) -> dict[str, str]:
         errors = {}
@@ -633,9 +685,19 @@ class Milestone(models.Model):
         max_length=128, blank=True, help_text="The PSA's task id, for example."
     )
     evidence = models.TextField(blank=True)
+    approved_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When it was cleared for invoicing: at achievement, or by a finance approver.",
+    )
+    approved_by = models.CharField(max_length=150, blank=True)
 
     class Meta:
         ordering = ["line", "sequence"]
+        permissions = [
+            ("achieve_milestone", "Can mark milestones achieved"),
+            ("approve_milestone", "Can approve achieved milestones for invoicing"),
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["line", "sequence"],
@@ -652,10 +714,19 @@ class Milestone(models.Model):
                 name="milestone_achieved_has_date",
                 violation_error_message="An achieved milestone needs its achievement date.",
             ),
+            models.CheckConstraint(
+                condition=~Q(status="invoiced") | Q(approved_at__isnull=False),
+                name="milestone_invoiced_was_approved",
+                violation_error_message="A milestone is invoiced only once approved.",
+            ),
         ]
 
     def __str__(self) -> str:
         return f"{self.line.contract.number} #{self.line.sequence}.{self.sequence} {self.name}"
+
+    @property
+    def awaiting_approval(self) -> bool:
+        return self.status == self.Status.ACHIEVED and self.approved_at is None
 
     def clean(self) -> None:
         """Refuse a milestone on a line not billed by milestones, or in another currency."""
@@ -668,3 +739,110 @@ class Milestone(models.Model):
             raise ValidationError(
                 {"amount": f"This contract is in {currency}; enter the amount in {currency}."}
             )
+
+
+class MilestoneTemplate(models.Model):
+    """A milestone policy, e.g. "Implementation 30/40/30": percents applied to a line's value."""
+
+    name = models.CharField(max_length=120, unique=True)
+    description = models.TextField(blank=True)
+    active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class MilestoneTemplateStep(models.Model):
+    """One milestone of a template: its share of the value and when it is planned."""
+
+    template = models.ForeignKey(MilestoneTemplate, on_delete=models.CASCADE, related_name="steps")
+    sequence = models.PositiveSmallIntegerField()
+    name = models.CharField(max_length=255)
+    percent = models.DecimalField(
+        max_digits=7,
+        decimal_places=4,
+        validators=[MinValueValidator(Decimal(0)), MaxValueValidator(Decimal(100))],
+    )
+    days_after_start = models.PositiveIntegerField(
+        default=0, help_text="Planned date: this many days after the line's service start."
+    )
+
+    class Meta:
+        ordering = ["template", "sequence"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["template", "sequence"],
+                name="milestone_template_step_unique_sequence",
+                violation_error_message="Another step of this template has this sequence.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.template.name}: {self.name} ({self.percent.normalize():f}%)"
+
+
+class ChangeOrder(models.Model):
+    """A change of scope that raises a contract's not-to-exceed cap and/or its cost budget.
+
+    Only an approved change order counts, and the approver cannot be the person who asked for
+    it: billing past a cap is a decision two people make, never a silent overrun.
+    """
+
+    contract = models.ForeignKey(Contract, on_delete=models.CASCADE, related_name="change_orders")
+    reference = models.CharField(max_length=64)
+    reason = models.TextField()
+    not_to_exceed_increase = MoneyField(**MONEY_DIGITS, validators=NOT_NEGATIVE)
+    cost_budget_increase = MoneyField(
+        **MONEY_DIGITS, validators=NOT_NEGATIVE, null=True, blank=True
+    )
+    requested_by = models.CharField(max_length=150)
+    approved_by = models.CharField(max_length=150, blank=True)
+    approved_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["contract", "created_at"]
+        permissions = [("approve_changeorder", "Can approve change orders")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["contract", "reference"],
+                name="change_order_unique_reference",
+                violation_error_message="This contract already has a change order with this "
+                "reference.",
+            ),
+            models.CheckConstraint(
+                condition=Q(not_to_exceed_increase__gte=0)
+                & (Q(cost_budget_increase__isnull=True) | Q(cost_budget_increase__gte=0)),
+                name="change_order_increases_not_negative",
+                violation_error_message="A change order raises a budget; it cannot lower one.",
+            ),
+            models.CheckConstraint(
+                condition=Q(approved_at__isnull=True) | ~Q(approved_by=F("requested_by")),
+                name="change_order_approver_is_not_requester",
+                violation_error_message="A change order is approved by someone other than the "
+                "person who requested it.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.contract.number} change order {self.reference}"
+
+    @property
+    def approved(self) -> bool:
+        return self.approved_at is not None
+
+    def clean(self) -> None:
+        """Refuse increases in another currency than the contract's."""
+        if self.contract_id is None:
+            return
+        currency = self.contract.currency
+        errors = {
+            field: f"This contract is in {currency}; enter the amount in {currency}."
+            for field in ("not_to_exceed_increase", "cost_budget_increase")
+            if getattr(self, field) is not None and getattr(self, field).currency.code != currency
+        }
+        if errors:
+            raise ValidationError(errors)

@@ -8,7 +8,11 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from contracts.models import Contract, Customer, HoldFlags
-from contracts.signals import contract_terms_changed, delivery_hold_released
+from contracts.signals import (
+    billing_hold_released,
+    contract_terms_changed,
+    delivery_hold_released,
+)
 
 
 class HoldKind:
@@ -28,8 +32,8 @@ def hold_set(*, target: Customer | Contract, kind: str, on: bool, reason: str = 
     """Place (``on=True``) or release a billing or delivery hold on a customer or contract.
 
     Releasing the last hold clears the reason; placing one keeps any earlier reason unless a new
-    one is given. Releasing a delivery hold announces it after commit, so that billing sends
-    what the hold kept back. Returns the updated row.
+    one is given. Releasing a hold announces it after commit, so that billing invoices (a billing
+    hold) or sends (a delivery hold) what the hold kept back. Returns the updated row.
     """
     if kind not in HoldKind.ALL:
         raise ValidationError(f"Unknown hold {kind!r}; use one of {', '.join(HoldKind.ALL)}.")
@@ -41,10 +45,11 @@ def hold_set(*, target: Customer | Contract, kind: str, on: bool, reason: str = 
     if not row.on_hold:
         row.hold_reason = ""
     row.save(update_fields=[kind, "hold_reason", "updated_at"])
-    if released and kind == HoldKind.DELIVERY:
+    if released:
         ids = {"customer_id": None, "contract_id": None}
         ids["customer_id" if isinstance(row, Customer) else "contract_id"] = row.pk
-        transaction.on_commit(lambda: delivery_hold_released.send(sender=type(row), **ids))
+        signal = delivery_hold_released if kind == HoldKind.DELIVERY else billing_hold_released
+        transaction.on_commit(lambda: signal.send(sender=type(row), **ids))
     return row
 
 

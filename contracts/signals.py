@@ -13,3 +13,7 @@ contract_terms_changed = Signal()
 # Arguments: ``customer_id`` (a customer's hold) or ``contract_id`` (a contract's); the other
 # is None.
 delivery_hold_released = Signal()
+
+# Sent after commit when a billing hold is released, so that what it kept back is invoiced.
+# Arguments as for ``delivery_hold_released``.
+billing_hold_released = Signal()

@@ -39,6 +39,7 @@ class Facts:
     credited: dict[int, list[tuple[date, Money]]] = field(default_factory=dict)
     shipped: dict[int, list[Delivery]] = field(default_factory=dict)
     milestones: dict[int, list[MilestoneFact]] = field(default_factory=dict)
+    cancelled: dict[int, Money] = field(default_factory=dict)
     progress: dict[int, list[tuple[date, Fraction]]] = field(default_factory=dict)
 
 

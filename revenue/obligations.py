@@ -14,7 +14,7 @@ Every allocation that changes anything is stored with its inputs (``Allocation``
 """
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
@@ -28,6 +28,7 @@ from djmoney.money import Money
 from billing.selectors import (
     BilledPeriod,
     billed_periods,
+    cancelled_milestones,
     credits_by_line,
     enforceable,
     line_term_value,
@@ -202,14 +203,20 @@ def _own_priced(obligation: PerformanceObligation) -> bool:
 
 @dataclass(frozen=True)
 class PriceFacts:
-    """What billing knows of the lines' consideration: live billed periods and credits."""
+    """What billing knows of the lines' consideration: live billed periods, credits and
+    cancelled milestones."""
 
     billed: dict[int, list[BilledPeriod]]
     credited: dict[int, list[tuple[date, Money]]]
+    cancelled: dict[int, Money] = field(default_factory=dict)
 
     @classmethod
     def of(cls, line_ids: Sequence[int]) -> "PriceFacts":
-        return cls(billed=billed_periods(line_ids), credited=credits_by_line(line_ids))
+        return cls(
+            billed=billed_periods(line_ids),
+            credited=credits_by_line(line_ids),
+            cancelled=cancelled_milestones(line_ids),
+        )
 
     def credited_on(self, line: ContractLine) -> Money:
         """Return everything credit notes took back from ``line``."""
@@ -221,10 +228,11 @@ def _line_price(line: ContractLine, facts: PriceFacts) -> Money:
     """Return the consideration a line charges: its term value, or what it billed when open.
 
     Credit notes reduce it: a credit is a price concession, so the transaction price falls and
-    the re-allocation reverses the revenue it no longer supports.
+    the re-allocation reverses the revenue it no longer supports. So do cancelled milestones:
+    the project no longer includes them.
     """
     zero = Money(0, line.contract.currency)
-    credited = facts.credited_on(line)
+    credited = facts.credited_on(line) + facts.cancelled.get(line.pk, zero)
     billed = facts.billed.get(line.pk, [])
     if line.billing_model == BillingModel.SUBSCRIPTION and line.service_end is None:
         billed = enforceable(billed, today=timezone.localdate())

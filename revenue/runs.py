@@ -21,7 +21,13 @@ from django.utils import timezone
 from djmoney.money import Money
 
 from billing.schedules import lock_customers
-from billing.selectors import billed_periods, credits_by_line, deliveries, milestone_facts
+from billing.selectors import (
+    billed_periods,
+    cancelled_milestones,
+    credits_by_line,
+    deliveries,
+    milestone_facts,
+)
 from billing.usage_rating import usage_rate_due
 from contracts.models import Contract, Customer
 from revenue.curves import Facts, curves
@@ -77,6 +83,7 @@ def _facts(obligations: Sequence[PerformanceObligation]) -> Facts:
         credited=credits_by_line(line_ids),
         shipped=deliveries(line_ids),
         milestones=milestone_facts(line_ids),
+        cancelled=cancelled_milestones(line_ids),
         progress=progress,
     )
 
@@ -323,7 +330,7 @@ def _recognize_contract(
         contract=group[0].contract,
         obligations=group,
         reason="Revenue run",
-        facts=PriceFacts(billed=facts.billed, credited=facts.credited),
+        facts=PriceFacts(billed=facts.billed, credited=facts.credited, cancelled=facts.cancelled),
     )
     for obligation in group:
         lines = lines_of(obligation)

@@ -38,6 +38,15 @@ def round_money(amount: Decimal | Money, currency: Currency | str | None = None)
     return Money(amount.quantize(step, rounding=ROUND_HALF_UP), code)
 
 
+def money_text(amount: Money) -> str:
+    """Write an amount for a message: "50,000.00 USD", grouped, on the currency's minor unit.
+
+    The code rather than a symbol, so that "$" is never taken for the wrong dollar.
+    """
+    rounded = round_money(amount)
+    return f"{rounded.amount:,} {rounded.currency.code}"
+
+
 # Every code py-moneyed knows, less its placeholders for "no currency" and "testing".
 CURRENCY_CODES = frozenset(CURRENCIES) - {"XXX", "XTS"}
 

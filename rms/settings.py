@@ -153,6 +153,8 @@ if EMAIL_CONFIG.get("EMAIL_FILE_PATH"):
     # django-environ drops the leading slash; a relative folder is the project's.
     EMAIL_CONFIG["EMAIL_FILE_PATH"] = str(BASE_DIR / EMAIL_CONFIG["EMAIL_FILE_PATH"])
 vars().update(EMAIL_CONFIG)
+# Where people reach this app, for links in notification emails.
+RMS_SITE_URL = env.str("RMS_SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
 DEFAULT_FROM_EMAIL = env.str("RMS_DEFAULT_FROM_EMAIL", default="billing@localhost")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 

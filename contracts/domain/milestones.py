@@ -5,15 +5,13 @@ from decimal import Decimal
 
 from moneyed import Money
 
-from rms.money import require_money, round_money
+from rms.money import allocate, require_money, round_money
 
 
 def spread(value: Money, percents: Sequence[Decimal]) -> list[Money]:
     """Split ``value`` by ``percents`` (summing to 100); the last milestone takes the remainder.
 
-    Each milestone but the last is its percent of the value rounded half-up to the currency's
-    minor unit; the last is what is left, so the schedule sums exactly to the value, as the
-    contract promises, and the difference from its own percent is at most a few minor units.
+    See ``spread_shares``: the schedule sums exactly to the value, as the contract promises.
     """
     require_money("value", value)
     if not percents:
@@ -22,6 +20,21 @@ def spread(value: Money, percents: Sequence[Decimal]) -> list[Money]:
         raise ValueError("Milestone percents are non-negative Decimals.")
     if sum(percents) != 100:
         raise ValueError(f"Milestone percents sum to {sum(percents)}, not 100.")
-    value = round_money(value)
-    amounts = [round_money(value.amount * p / 100, value.currency) for p in percents[:-1]]
-    return [*amounts, value - sum(amounts, Money(0, value.currency))]
+    return spread_shares(round_money(value), percents)
+
+
+def spread_shares(total: Money, weights: Sequence[Decimal]) -> list[Money]:
+    """Split ``total`` (on its minor unit) in proportion to ``weights``, summing exactly to it.
+
+    Each part but the last is its share rounded half-up to the currency's minor unit; the last
+    is what is left, at most a few minor units from its own share. Only when rounding up the
+    others would leave the last negative (three shares of 1.1066 rounding to 1.11 out of 3.32
+    leave -0.01) are the parts split by the largest-remainder rule instead, each within one
+    minor unit of its share.
+    """
+    whole = sum(weights, Decimal(0))
+    amounts = [round_money(total.amount * w / whole, total.currency) for w in weights[:-1]]
+    last = total - sum(amounts, Money(0, total.currency))
+    if last.amount < 0:
+        return allocate(total, list(weights))
+    return [*amounts, last]

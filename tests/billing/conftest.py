@@ -12,12 +12,15 @@ from decimal import Decimal
 
 import pytest
 from django.apps import apps
+from django.contrib.auth.models import Permission
 from djmoney.money import Money
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
 
 from billing.invoicing import invoice_issue
 from billing.models import BillingEvent, BillRun, Invoice, InvoiceLine, InvoiceSequence
 from billing.runs import bill_run_start
-from contracts.models import ContractLine
+from contracts.models import ContractLine, Milestone
 from contracts.services import contract_activate
 
 
@@ -119,3 +122,46 @@ def issued_invoice(customer_factory, contract_factory, contract_line_factory, ac
         return invoice_issue(invoice=draft, issue_date=issued_on)
 
     return make
+
+
+@pytest.fixture
+def token_client(django_user_model):
+    """Return a client authenticated by token as ``username``, holding exactly ``codenames``."""
+
+    def token_client(username: str, *codenames: str) -> APIClient:
+        user = django_user_model.objects.create_user(username)
+        user.user_permissions.set(Permission.objects.filter(codename__in=codenames))
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+        return client
+
+    return token_client
+
+
+# The project the milestone tests share: 100,000 USD, 30/40/30, planned in March, June, September.
+PROJECT_MILESTONES = [("Design", 30_000), ("Build", 40_000), ("Go-live", 30_000)]
+PROJECT_PLANNED = (date(2026, 3, 1), date(2026, 6, 1), date(2026, 9, 1))
+
+
+@pytest.fixture
+def milestone_project(contract_factory, contract_line_factory, activate):
+    """Build an active 100,000 USD project with a 30/40/30 schedule; return its milestones.
+
+    ``planned`` gives the three planned dates; other keywords go to the contract.
+    """
+
+    def build(*, planned=PROJECT_PLANNED, **contract_fields) -> list[Milestone]:
+        contract = contract_factory(**contract_fields)
+        line = contract_line_factory(contract=contract, milestone=True, unit_price=usd(100_000))
+        milestones = [
+            Milestone.objects.create(
+                line=line, sequence=n, name=name, planned_date=day, amount=usd(amount)
+            )
+            for n, ((name, amount), day) in enumerate(
+                zip(PROJECT_MILESTONES, planned, strict=True), start=1
+            )
+        ]
+        activate(contract)
+        return milestones
+
+    return build

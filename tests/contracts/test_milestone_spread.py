@@ -27,6 +27,18 @@ def test_yen_and_three_place_currencies_round_to_their_own_minor_unit():
     assert spread(Money("1.235", "KWD"), [Decimal(10), Decimal(90)])[0] == Money("0.124", "KWD")
 
 
+def test_when_rounding_up_would_leave_the_last_negative_the_largest_remainders_win():
+    # 33.2998% of 3.32 = 1.10553 -> 1.11 three times is 3.33: the last would be -0.01.
+    thirds = [Decimal("33.2998")] * 3 + [Decimal("0.1006")]
+    parts = spread(Money("3.32", "USD"), thirds)
+    assert parts == [
+        Money("1.11", "USD"),
+        Money("1.11", "USD"),
+        Money("1.10", "USD"),
+        Money("0.00", "USD"),
+    ]
+
+
 def test_percents_that_do_not_make_a_whole_are_refused():
     with pytest.raises(ValueError, match="sum to 90"):
         spread(Money(100, "USD"), [Decimal(50), Decimal(40)])

@@ -4,18 +4,19 @@ Each case is worked out by hand in its comments first; the assertions then check
 the contract's position (revenue - billings, read off the journal) and the journal itself.
 """
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from types import SimpleNamespace
 
 import pytest
+import time_machine
 from django.core.exceptions import ValidationError
 from django.db.models import Sum
 from django.utils import timezone
 from djmoney.money import Money
 
 from billing.invoicing import invoice_void
-from billing.milestones import milestone_achieve
+from billing.milestones import milestone_achieve, milestone_cancel
 from billing.models import BillingEvent, Invoice
 from billing.shipments import shipment_record
 from contracts.models import ContractLine, Milestone, RevenuePolicy
@@ -383,20 +384,27 @@ def milestones(line, planned_dates, percents=(30, 40, 30)):
 
 
 def achieve(milestone, on):
-    return milestone_achieve(milestone=milestone, achieved_on=on, achieved_by="pm@example.com")
+    """Achieve a milestone on the day itself, as a project admin would: it is invoiced that day."""
+    with time_machine.travel(datetime.combine(on, time(12), tzinfo=UTC), tick=False):
+        return milestone_achieve(milestone=milestone, achieved_on=on, achieved_by="pm@example.com")
 
 
-def test_a_milestone_project_in_a_bundle_earns_its_allocated_share_not_its_billing(
-    make, contract_factory, activate, bill, recognize
-):
-    contract = contract_factory()
+def project_line(make, contract):
+    """Put a 100,000 USD milestone project (SSP 100,000, earned on milestones) on ``contract``."""
     project = make.product(
         name="Project",
         ssp=usd("100000"),
         revenue_policy="milestone",
         default_billing_model="milestone",
     )
-    line = make.line(contract=contract, product=project, milestone=True, unit_price=usd("100000"))
+    return make.line(contract=contract, product=project, milestone=True, unit_price=usd("100000"))
+
+
+def test_a_milestone_project_in_a_bundle_earns_its_allocated_share_not_its_billing(
+    make, contract_factory, activate, bill, recognize
+):
+    contract = contract_factory()
+    line = project_line(make, contract)
     one_time(make, contract, name="Licence", ssp="50000", price="20000.00", start=D(2026, 3, 1))
     design, build, handover = milestones(line, [D(2026, 1, 20), D(2026, 2, 15), D(2026, 4, 10)])
     activate(contract)
@@ -406,19 +414,17 @@ def test_a_milestone_project_in_a_bundle_earns_its_allocated_share_not_its_billi
     assert (po.allocated, licence.allocated) == (usd("80000"), usd("40000"))
 
     # Each milestone earns its share of the 80,000 allocated (30/40/30 -> 24,000 / 32,000 /
-    # 24,000) on its achievement, at once; it bills its share of the 100,000 at the next run.
-    #   20 Jan design achieved:   earned 24,000, billed      0 -> asset      24,000
-    #   31 Jan billed 30,000:     earned 24,000, billed 30,000 -> liability   6,000
-    #   28 Feb build (15 Feb):    earned 56,000, billed 70,000 -> liability  14,000
+    # 24,000) on its achievement, and bills its share of the 100,000 at once, the same day.
+    #   20 Jan design achieved:   earned 24,000, billed 30,000 -> liability   6,000
+    #   15 Feb build achieved:    earned 56,000, billed 70,000 -> liability  14,000
     #   31 Mar licence delivered: earned 96,000, billed 90,000 -> asset       6,000
-    #   10 Apr handover:          earned 120,000, billed 90,000 -> asset     30,000
-    #   30 Apr billed 30,000:     earned 120,000, billed 120,000 -> 0
+    #   10 Apr handover:          earned 120,000, billed 120,000 -> 0
     achieve(design, D(2026, 1, 20))
     assert position(contract, D(2026, 1, 20)) == (
         usd("24000"),
-        usd("0"),
-        usd("24000"),
-        "contract_asset",
+        usd("30000"),
+        usd("-6000"),
+        "contract_liability",
     )
     bill(D(2026, 1, 31))
     assert position(contract, D(2026, 1, 31))[2:] == (usd("-6000"), "contract_liability")
@@ -440,9 +446,8 @@ def test_a_milestone_project_in_a_bundle_earns_its_allocated_share_not_its_billi
         "contract_asset",
     )
     achieve(handover, D(2026, 4, 10))
-    assert position(contract, D(2026, 4, 10))[2:] == (usd("30000"), "contract_asset")
-    bill(D(2026, 4, 30))
-    assert position(contract, D(2026, 4, 30)) == (usd("120000"), usd("120000"), usd("0"), "none")
+    assert position(contract, D(2026, 4, 10)) == (usd("120000"), usd("120000"), usd("0"), "none")
+    assert bill(D(2026, 4, 30)).events_invoiced == 0
     assert recognized(po) == [
         (D(2026, 1, 1), usd("24000")),
         (D(2026, 2, 1), usd("32000")),
@@ -453,6 +458,28 @@ def test_a_milestone_project_in_a_bundle_earns_its_allocated_share_not_its_billi
         po.schedule.filter(status=Status.RECOGNIZED).values_list("recognized_on", flat=True)
     ) == [D(2026, 1, 20), D(2026, 2, 15), D(2026, 4, 10)]
     assert not planned(po)
+    assert_journal_balances()
+
+
+def test_a_cancelled_milestone_leaves_the_project_and_its_price(
+    make, contract_factory, activate, recognize, django_capture_on_commit_callbacks
+):
+    contract = contract_factory()
+    line = project_line(make, contract)
+    design, build, handover = milestones(line, [D(2026, 1, 20), D(2026, 2, 15), D(2026, 4, 10)])
+    activate(contract)
+    achieve(design, D(2026, 1, 20))
+    # The customer drops the handover phase: 30,000 less to bill, so 30,000 less to earn.
+    with django_capture_on_commit_callbacks(execute=True):
+        milestone_cancel(milestone=handover, cancelled_by="finance", reason="descoped")
+    [po] = contract.obligations.all()
+    po.refresh_from_db()
+    assert po.allocated == usd("70000")
+    achieve(build, D(2026, 2, 15))
+    recognize(D(2026, 4, 30))
+    # Design and build now earn 30/70 and 40/70 of 70,000: all of it, as billed.
+    assert position(contract, D(2026, 4, 30)) == (usd("70000"), usd("70000"), usd("0"), "none")
+    assert total(amount for _, amount in recognized(po)) == usd("70000")
     assert_journal_balances()
 
 

@@ -39,7 +39,12 @@ class Command(BaseCommand):
         self.stdout.write(
             f"{run}: {run.status}; {run.invoices_created} invoices ({run.invoices_issued} "
             f"issued) billing {run.events_invoiced} events in {run.chunks_total} chunks; "
-            f"{run.events_held} due events on billing hold."
+            f"{run.events_held} due events on billing hold"
+            + (
+                f", {run.events_blocked} stopped by a not-to-exceed cap."
+                if run.events_blocked
+                else "."
+            )
         )
         if run.status == BillRun.Status.FAILED:
             raise CommandError(f"{len(run.errors)} chunk(s) failed: {run.errors}")
