@@ -18,12 +18,16 @@ import billing.admin_usage  # noqa: F401 (registers usage records, which invoice
 from billing import invoicing
 from billing.admin_delivery import DeliveryAttemptInline, resend_invoices
 from billing.admin_documents import InvoiceDocumentsAdminMixin  # also registers SellerProfile
+from billing.admin_milestones import (  # also registers milestones and change orders
+    ChangeOrderApprovalInline,
+    OverBudgetFilter,
+    contract_progress_context,
+)
 from billing.admin_receivables import credit_note_new_url  # also registers credit notes, payments
-from billing.milestones import milestone_achieve
 from billing.models import BillingEvent, BillRun, BillRunChunk, Invoice, InvoiceLine, Shipment
 from billing.shipments import shipment_check, shipment_record
-from contracts.admin import ContractAdmin
-from contracts.models import Contract, Milestone
+from contracts.admin import ChangeOrderInline, ContractAdmin
+from contracts.models import Contract
 
 
 class ReadOnlyInline(admin.TabularInline):
@@ -219,11 +223,15 @@ class InvoiceAdmin(InvoiceDocumentsAdminMixin, admin.ModelAdmin):
 
 
 class HeldFilter(admin.SimpleListFilter):
-    title = "billing hold"
+    title = "kept back"
     parameter_name = "held"
 
     def lookups(self, request, model_admin):
-        return [("yes", "Held (contract or customer)"), ("no", "Not held")]
+        return [
+            ("yes", "Held (contract or customer)"),
+            ("no", "Not held"),
+            ("cap", "Stopped by a not-to-exceed cap"),
+        ]
 
     def queryset(self, request, queryset):
         held = Q(contract__billing_hold=True) | Q(customer__billing_hold=True)
@@ -231,12 +239,15 @@ class HeldFilter(admin.SimpleListFilter):
             return queryset.filter(held)
         if self.value() == "no":
             return queryset.exclude(held)
+        if self.value() == "cap":
+            return queryset.filter(status=BillingEvent.Status.PENDING).exclude(blocked_reason="")
         return queryset
 
 
 @admin.register(BillingEvent)
 class BillingEventAdmin(admin.ModelAdmin):
-    """Every charge that comes due; filter "pending" + "held" for what a hold keeps back."""
+    """Every charge that comes due; filter "pending" + "kept back" for what a hold or a
+    not-to-exceed cap keeps back."""
 
     list_display = [
         "bill_date",
@@ -265,19 +276,29 @@ class BillingEventAdmin(admin.ModelAdmin):
     def customer_name(self, event: BillingEvent) -> str:
         return event.customer.legal_name
 
-    @admin.display(description="Hold")
+    @admin.display(description="Kept back by")
     def hold_reason(self, event: BillingEvent) -> str:
         reasons = [
             f"{label}: {holder.hold_reason or 'no reason given'}"
             for label, holder in (("customer", event.customer), ("contract", event.contract))
             if holder.billing_hold
         ]
+        if event.status == BillingEvent.Status.PENDING and event.blocked_reason:
+            reasons.append(event.blocked_reason)
         return "; ".join(reasons) or "—"
 
 
 class BillRunChunkInline(ReadOnlyInline):
     model = BillRunChunk
-    fields = ["index", "status", "invoices_created", "events_invoiced", "error", "finished_at"]
+    fields = [
+        "index",
+        "status",
+        "invoices_created",
+        "events_invoiced",
+        "events_blocked",
+        "error",
+        "finished_at",
+    ]
 
 
 @admin.register(BillRun)
@@ -291,6 +312,7 @@ class BillRunAdmin(admin.ModelAdmin):
         "invoices_issued",
         "events_invoiced",
         "events_held",
+        "events_blocked",
         "chunks_total",
     ]
     list_filter = ["status"]
@@ -344,83 +366,40 @@ class ShipmentAdmin(admin.ModelAdmin):
         obj.pk = saved.pk
 
 
-class MilestoneActionForm(ActionForm):
-    achieved_on = forms.DateField(
-        required=False,
-        label="Achieved on (default today)",
-        widget=forms.DateInput(attrs={"type": "date"}),
-    )
-    reference = forms.CharField(required=False, label="Reference")
-
-
-@admin.register(Milestone)
-class MilestoneAdmin(admin.ModelAdmin):
-    """Milestones across contracts; achieving one makes it due for the next bill run."""
-
-    list_display = [
-        "__str__",
-        "planned_date",
-        "amount",
-        "status",
-        "achieved_on",
-        "achieved_by",
-        "external_reference",
-    ]
-    list_filter = ["status", "planned_date"]
-    search_fields = ["name", "line__contract__number", "external_reference"]
-    list_select_related = ["line__contract"]
-    raw_id_fields = ["line"]
-    readonly_fields = ["status", "achieved_on", "achieved_by", "external_reference"]
-    action_form = MilestoneActionForm
-    actions = ["achieve"]
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        # Achieved and invoiced milestones are history, reversed by a credit note.
-        allowed = super().has_change_permission(request, obj)
-        return allowed and (obj is None or obj.status == Milestone.Status.PLANNED)
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        allowed = super().has_delete_permission(request, obj)
-        return allowed and (obj is None or obj.status == Milestone.Status.PLANNED)
-
-    @admin.action(description="Mark selected achieved (bills them in the next run)")
-    def achieve(self, request: HttpRequest, queryset: QuerySet) -> None:
-        raw_date = request.POST.get("achieved_on") or ""
-        try:
-            achieved_on = forms.DateField().clean(raw_date) if raw_date else timezone.localdate()
-        except ValidationError:
-            self.message_user(request, f"'{raw_date}' is not a date.", messages.ERROR)
-            return
-        done = 0
-        for milestone in queryset.select_related("line__contract").order_by("pk"):
-            try:
-                milestone_achieve(
-                    milestone=milestone,
-                    achieved_on=achieved_on,
-                    achieved_by=request.user.get_username(),
-                    reference=request.POST.get("reference", ""),
-                )
-                done += 1
-            except ValidationError as error:
-                self.message_user(
-                    request, f"{milestone}: {' '.join(error.messages)}", messages.ERROR
-                )
-        if done:
-            self.message_user(request, f"Marked {done} milestone(s) achieved.", messages.SUCCESS)
-
-
 class BillingEventInline(ReadOnlyInline):
     """The contract's billing, past and coming: what was invoiced and what is due next."""
 
     model = BillingEvent
     verbose_name_plural = "Billing schedule (past and upcoming)"
-    fields = ["bill_date", "kind", "description", "quantity", "amount", "status"]
+    fields = ["bill_date", "kind", "description", "quantity", "amount", "status", "blocked"]
+    readonly_fields = ["blocked"]
     ordering = ["bill_date", "line__sequence"]
     max_num = 0
 
+    @admin.display(description="Stopped by the cap")
+    def blocked(self, event: BillingEvent) -> str:
+        return event.blocked_reason or "—"
+
 
 class ContractWithBillingAdmin(ContractAdmin):
-    inlines = [*ContractAdmin.inlines, BillingEventInline]
+    """The contract page with its billing: milestone progress, budget, change order approval."""
+
+    inlines = [
+        *(
+            ChangeOrderApprovalInline if inline is ChangeOrderInline else inline
+            for inline in ContractAdmin.inlines
+        ),
+        BillingEventInline,
+    ]
+    list_filter = [*ContractAdmin.list_filter, OverBudgetFilter]
+
+    class Media:
+        css = {"all": ["css/milestones.css"]}
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        if obj is not None and obj.pk is not None:
+            context.update(contract_progress_context(request, obj))
+        return super().render_change_form(request, context, add, change, form_url, obj)
 
 
 admin.site.unregister(Contract)

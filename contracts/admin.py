@@ -7,6 +7,7 @@ set of rules; list pages join what they display so a page costs a fixed number o
 from collections.abc import Callable
 from datetime import date
 
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.widgets import RelatedFieldWidgetWrapper
 from django.core.exceptions import ValidationError
@@ -15,13 +16,21 @@ from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest
 
 from contracts import services
-from contracts.forms import ContractForm, ContractLineForm, CustomerForm
+from contracts.forms import (
+    AmountsInContractCurrencyForm,
+    ContractForm,
+    ContractLineForm,
+    CustomerForm,
+)
 from contracts.models import (
     BillingContact,
     BillingModel,
+    ChangeOrder,
     Contract,
     ContractLine,
     Customer,
+    MilestoneTemplate,
+    MilestoneTemplateStep,
     PaymentTerms,
     Product,
 )
@@ -165,6 +174,149 @@ class ProductAdmin(admin.ModelAdmin):
     search_fields = ["sku", "name"]
 
 
+# What the requester of a change order states, and who signed it off (the services fill these).
+CHANGE_ORDER_TERMS = ("reference", "reason", "not_to_exceed_increase", "cost_budget_increase")
+CHANGE_ORDER_SIGN_OFFS = ("requested_by", "approved_by", "approved_at")
+
+
+class ChangeOrderForm(AmountsInContractCurrencyForm):
+    """A change order in its contract's currency; an approved one is history, shown read-only."""
+
+    money_fields = ("not_to_exceed_increase", "cost_budget_increase")
+
+    class Meta:
+        model = ChangeOrder
+        fields = ["contract", *CHANGE_ORDER_TERMS]
+        widgets = {"reason": forms.Textarea(attrs={"rows": 2, "cols": 40})}
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.approved:
+            # It already raised the budget: a correction is another change order.
+            for field in self.fields.values():
+                field.disabled = True
+
+    def amounts_currency(self) -> str | None:
+        # On the contract page the inline's hidden foreign key cleans to the contract edited.
+        contract = self.cleaned_data.get("contract")
+        return contract.currency if contract is not None else None
+
+
+class ChangeOrderFormSet(BaseInlineFormSet):
+    """Change orders of a contract: an approved one cannot be deleted (it raised the budget)."""
+
+    def add_fields(self, form, index) -> None:
+        super().add_fields(form, index)
+        if "DELETE" in form.fields and form.instance.approved:
+            form.fields["DELETE"].disabled = True
+
+
+class ChangeOrderInline(admin.TabularInline):
+    """Scope changes asked for on the contract page; each counts once someone else approves it."""
+
+    model = ChangeOrder
+    form = ChangeOrderForm
+    formset = ChangeOrderFormSet
+    extra = 0
+    verbose_name_plural = "Change orders (raise the budget once approved)"
+    fields = [*CHANGE_ORDER_TERMS, *CHANGE_ORDER_SIGN_OFFS]
+    readonly_fields = CHANGE_ORDER_SIGN_OFFS
+
+
+class ApprovalFilter(admin.SimpleListFilter):
+    title = "approval"
+    parameter_name = "approved"
+
+    def lookups(self, request, model_admin):
+        return [("no", "Waiting for approval"), ("yes", "Approved")]
+
+    def queryset(self, request, queryset):
+        if self.value() in ("yes", "no"):
+            return queryset.filter(approved_at__isnull=self.value() == "no")
+        return queryset
+
+
+@admin.register(ChangeOrder)
+class ChangeOrderAdmin(admin.ModelAdmin):
+    """Every contract's change orders; approving them is an action of the billing admin."""
+
+    form = ChangeOrderForm
+    list_display = [
+        "reference",
+        "contract",
+        "not_to_exceed_increase",
+        "cost_budget_increase",
+        *CHANGE_ORDER_SIGN_OFFS,
+    ]
+    list_filter = [ApprovalFilter]
+    search_fields = ["reference", "contract__number", "reason"]
+    list_select_related = ["contract"]
+    autocomplete_fields = ["contract"]
+    date_hierarchy = "created_at"
+    fields = ["contract", *CHANGE_ORDER_TERMS, *CHANGE_ORDER_SIGN_OFFS, "created_at"]
+    readonly_fields = [*CHANGE_ORDER_SIGN_OFFS, "created_at"]
+
+    def has_change_permission(self, request: HttpRequest, obj: ChangeOrder | None = None) -> bool:
+        # An approved change order raised the budget: a correction is another change order.
+        allowed = super().has_change_permission(request, obj)
+        return allowed and (obj is None or not obj.approved)
+
+    def has_delete_permission(self, request: HttpRequest, obj: ChangeOrder | None = None) -> bool:
+        allowed = super().has_delete_permission(request, obj)
+        return allowed and (obj is None or not obj.approved)
+
+    def save_model(self, request: HttpRequest, obj: ChangeOrder, form, change: bool) -> None:
+        if not change:
+            obj.requested_by = request.user.get_username()
+        super().save_model(request, obj, form, change)
+
+
+class MilestoneTemplateStepFormSet(BaseInlineFormSet):
+    """A template's steps: their percents must make the whole value, 100%."""
+
+    def clean(self) -> None:
+        super().clean()
+        if any(self.errors):
+            return
+        percents = [
+            form.cleaned_data["percent"]
+            for form in self.forms
+            if form.cleaned_data and not form.cleaned_data.get("DELETE")
+        ]
+        if not percents:
+            raise ValidationError("A template needs at least one step.")
+        total = sum(percents)
+        if total != 100:
+            raise ValidationError(
+                f"The steps' percents sum to {total.normalize():f}%; they must sum to 100%."
+            )
+
+
+class MilestoneTemplateStepInline(admin.TabularInline):
+    model = MilestoneTemplateStep
+    formset = MilestoneTemplateStepFormSet
+    extra = 0
+    fields = ["sequence", "name", "percent", "days_after_start"]
+
+
+@admin.register(MilestoneTemplate)
+class MilestoneTemplateAdmin(admin.ModelAdmin):
+    """Milestone policies: percents of a line's value, laid over a line from its schedule page."""
+
+    list_display = ["name", "split", "active"]
+    list_filter = ["active"]
+    search_fields = ["name"]
+    inlines = [MilestoneTemplateStepInline]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return super().get_queryset(request).prefetch_related("steps")
+
+    @admin.display(description="Split (%)")
+    def split(self, template: MilestoneTemplate) -> str:
+        steps = sorted(template.steps.all(), key=lambda step: step.sequence)
+        return "/".join(f"{step.percent.normalize():f}" for step in steps) or "—"
+
+
 class ContractLineInline(NoDeleteLinksOnRelations, admin.StackedInline):
     model = ContractLine
     form = ContractLineForm
@@ -213,14 +365,31 @@ class ContractAdmin(NoDeleteLinksOnRelations, admin.ModelAdmin):
     search_fields = ["number", "title", "customer__legal_name", "customer__number"]
     list_select_related = ["customer"]
     date_hierarchy = "start_date"
-    autocomplete_fields = ["customer"]
-    inlines = [ContractLineInline]
+    autocomplete_fields = ["customer", "finance_owner", "project_manager", "subscribers"]
+    inlines = [ContractLineInline, ChangeOrderInline]
     readonly_fields = ["created_at", "updated_at"]
     actions = ["activate", *HOLD_ACTIONS]
     fieldsets = [
         (None, {"fields": ["number", "customer", "title", "currency", "status"]}),
         ("Term", {"fields": ["signed_date", ("start_date", "end_date"), "evergreen"]}),
-        ("Budget", {"fields": ["not_to_exceed", "cost_budget"]}),
+        (
+            "Budget",
+            {
+                "fields": ["not_to_exceed", "cost_budget"],
+                "description": "Approved change orders (below) raise both.",
+            },
+        ),
+        (
+            "Milestones",
+            {
+                "fields": [
+                    ("project_manager", "finance_owner"),
+                    "subscribers",
+                    "milestone_approval",
+                    "milestones_in_order",
+                ]
+            },
+        ),
         ("Holds", {"fields": ["billing_hold", "delivery_hold", "hold_reason"]}),
         ("Record", {"fields": ["created_at", "updated_at"], "classes": ["collapse"]}),
     ]
@@ -230,6 +399,24 @@ class ContractAdmin(NoDeleteLinksOnRelations, admin.ModelAdmin):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         return super().get_queryset(request).prefetch_related("lines")
+
+    def get_inlines(self, request: HttpRequest, obj: Contract | None) -> list:
+        inlines = super().get_inlines(request, obj)
+        if obj is None:
+            # A change order changes an agreed contract; a new one states its budget directly.
+            return [inline for inline in inlines if not issubclass(inline, ChangeOrderInline)]
+        return inlines
+
+    def save_formset(self, request: HttpRequest, form, formset, change: bool) -> None:
+        if formset.model is not ChangeOrder:
+            super().save_formset(request, form, formset, change)
+            return
+        for change_order in formset.save(commit=False):
+            if change_order.pk is None:
+                change_order.requested_by = request.user.get_username()
+            change_order.save()
+        for change_order in formset.deleted_objects:
+            change_order.delete()
 
     def save_related(self, request: HttpRequest, form, formsets, change: bool) -> None:
         super().save_related(request, form, formsets, change)

@@ -6,6 +6,7 @@ this folder is marked ``e2e`` so that ``pytest -m "not e2e"`` skips the slow one
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
@@ -98,3 +99,19 @@ def admin_page(page: Page, live_server, finance_user) -> Page:
     """A page logged into the admin of ``live_server`` as the finance superuser."""
     admin_login(page, live_server.url)
     return page
+
+
+DOCS_SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+
+
+@pytest.fixture
+def screenshots(tmp_path) -> Path:
+    """Where screenshots go: docs/screenshots with RMS_UPDATE_SCREENSHOTS=1, else a temp dir.
+
+    Every run takes them (so a broken page still fails), but only a deliberate run rewrites
+    the documented ones.
+    """
+    if os.environ.get("RMS_UPDATE_SCREENSHOTS") == "1":
+        DOCS_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        return DOCS_SCREENSHOTS
+    return tmp_path

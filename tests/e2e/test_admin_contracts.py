@@ -7,7 +7,6 @@ each line only the terms of its billing model. Outcomes are checked where they m
 the database and the text on the page.
 """
 
-import os
 import re
 from datetime import date
 from decimal import Decimal
@@ -28,22 +27,6 @@ from contracts.models import (
 from tests.e2e.conftest import FINANCE_USERNAME, admin_login
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
-
-DOCS_SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
-
-
-@pytest.fixture
-def screenshots(tmp_path) -> Path:
-    """Where screenshots go: docs/screenshots with RMS_UPDATE_SCREENSHOTS=1, else a temp dir.
-
-    Every run takes them (so a broken page still fails), but only a deliberate run rewrites
-    the documented ones.
-    """
-    if os.environ.get("RMS_UPDATE_SCREENSHOTS") == "1":
-        DOCS_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        return DOCS_SCREENSHOTS
-    return tmp_path
-
 
 ACME = "Acme Corporation (CUST-ACME)"
 PLATFORM = "PLAT-01 · Platform"

@@ -6,7 +6,6 @@ so relative SSP spreads the discount. Billed and recognized through June 2026, i
 contract liability (billed ahead of the work) and a schedule half recognized, half planned.
 """
 
-import os
 from datetime import date
 from pathlib import Path
 
@@ -20,17 +19,6 @@ from contracts.services import contract_activate
 from revenue.runs import revenue_recognize
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
-
-DOCS_SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
-
-
-@pytest.fixture
-def screenshots(tmp_path) -> Path:
-    """Where screenshots go: docs/screenshots with RMS_UPDATE_SCREENSHOTS=1, else a temp dir."""
-    if os.environ.get("RMS_UPDATE_SCREENSHOTS") == "1":
-        DOCS_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        return DOCS_SCREENSHOTS
-    return tmp_path
 
 
 def usd(amount: str) -> Money:

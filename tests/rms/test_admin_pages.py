@@ -24,7 +24,7 @@ from billing.payments import payment_record
 from billing.runs import bill_run_start
 from billing.shipments import shipment_record
 from billing.usage import usage_records_ingest
-from contracts.models import Milestone, RevenuePolicy
+from contracts.models import ChangeOrder, Milestone, MilestoneTemplate, RevenuePolicy
 from contracts.services import contract_activate
 from revenue.models import ProgressEntry
 from revenue.runs import period_close
@@ -38,7 +38,8 @@ def book(
     contract_line_factory, billing_contact_factory, staff_client, django_capture_on_commit_callbacks
 ):
     """One row of every model the admin shows: a billed contract with lines of every model, a
-    shipment, a bill run with its invoice, and the third-party rows (groups, tokens, beat)."""
+    shipment, a milestone invoiced on achievement, a bill run with its invoice, a change order, a
+    milestone template, and the third-party rows (groups, tokens, beat)."""
     user = get_user_model().objects.get(username="finance")
     Token.objects.create(user=user)
     Group.objects.create(name="Billing clerks")
@@ -83,8 +84,8 @@ def book(
     )
     milestone_achieve(milestone=design, achieved_on=date(2026, 1, 20), achieved_by="finance")
     with django_capture_on_commit_callbacks(execute=True):
-        bill_run_start(as_of=date(2026, 1, 31))
-    invoice = Invoice.objects.get()
+        run = bill_run_start(as_of=date(2026, 1, 31))
+    invoice = Invoice.objects.get(bill_run=run)  # the milestone was invoiced on achievement
     SellerProfile.current()
     payment_record(
         customer=contract.customer,
@@ -101,6 +102,17 @@ def book(
             ),
             issue_date=date(2026, 2, 2),
         )
+    ChangeOrder.objects.create(
+        contract=contract,
+        reference="CO-1",
+        reason="Two more interfaces",
+        not_to_exceed_increase=Money(500, "USD"),
+        requested_by="pm",
+    )
+    template, _ = MilestoneTemplate.objects.get_or_create(name="Implementation 30/40/30")
+    if not template.steps.exists():  # seeded by a migration, unless a flush removed it
+        for sequence, (name, percent) in enumerate([("Design", 30), ("Build", 40), ("Go", 30)]):
+            template.steps.create(sequence=sequence + 1, name=name, percent=Decimal(percent))
     ProgressEntry.objects.create(
         obligation=built.obligation_link.obligation,
         measured_on=date(2026, 1, 15),
