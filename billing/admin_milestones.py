@@ -46,6 +46,7 @@ from contracts.milestones import (
     line_value,
     milestone_schedule_apply_template,
     milestone_schedule_set,
+    schedule_history,
 )
 from contracts.models import (
     BillingModel,
@@ -569,10 +570,7 @@ def milestone_schedule_view(
                 )
                 return HttpResponseRedirect(_contract_url(contract.pk, "milestones"))
     value = line_value(line)
-    history = [m for m in milestones if m.status != Status.PLANNED]
-    used = sum(
-        (m.amount for m in history if m.status != Status.CANCELLED), Money(0, contract.currency)
-    )
+    history, used = schedule_history(milestones, contract.currency)
     context = {
         **model_admin.admin_site.each_context(request),
         "opts": model_admin.model._meta,

@@ -50,7 +50,7 @@ def _locked_milestone_line(line: ContractLine) -> tuple[ContractLine, list[Miles
     return line, list(line.milestones.order_by("sequence"))
 
 
-def _kept_history(milestones: list[Milestone], currency: str) -> tuple[list[Milestone], Money]:
+def schedule_history(milestones: list[Milestone], currency: str) -> tuple[list[Milestone], Money]:
     """Split off the milestones a new schedule keeps (all but the planned ones) and their sum.
 
     Cancelled milestones are kept as a record but no longer count towards the value.
@@ -95,7 +95,7 @@ def milestone_schedule_apply_template(
                 f"{sum(percents).normalize():f}%, not 100%."
             }
         )
-    _, used = _kept_history(milestones, line.contract.currency)
+    _, used = schedule_history(milestones, line.contract.currency)
     if used:
         raise ValidationError(
             {
@@ -149,7 +149,7 @@ def milestone_schedule_set(*, line: ContractLine, plans: list[MilestonePlan]) ->
             )
     if errors:
         raise ValidationError(errors)
-    kept, used = _kept_history(milestones, value.currency.code)
+    kept, used = schedule_history(milestones, value.currency.code)
     history = [(m.amount, m.percent) for m in kept if m.status in HISTORY]
     amounts = _amounts(value, history, [(p.amount, p.percent) for p in plans])
     total = used + sum(amounts, Money(0, value.currency))
