@@ -24,10 +24,19 @@ from billing.admin_milestones import (  # also registers milestones and change o
     contract_progress_context,
 )
 from billing.admin_receivables import credit_note_new_url  # also registers credit notes, payments
-from billing.models import BillingEvent, BillRun, BillRunChunk, Invoice, InvoiceLine, Shipment
+from billing.models import (
+    BillingEvent,
+    BillRun,
+    BillRunChunk,
+    Invoice,
+    InvoiceLine,
+    PaymentApplication,
+    Shipment,
+)
 from billing.shipments import shipment_check, shipment_record
 from contracts.admin import ChangeOrderInline, ContractAdmin
 from contracts.models import Contract
+from rms.admin_audit import AuditHistoryAdmin, RelatedHistory
 
 
 class ReadOnlyInline(admin.TabularInline):
@@ -103,7 +112,15 @@ class InvoiceActionForm(ActionForm):
 
 
 @admin.register(Invoice)
-class InvoiceAdmin(InvoiceDocumentsAdminMixin, admin.ModelAdmin):
+class InvoiceAdmin(InvoiceDocumentsAdminMixin, AuditHistoryAdmin):
+    history_related = [
+        RelatedHistory(
+            "Payments applied",
+            PaymentApplication,
+            "invoice_id",
+            lambda r: f"{r.amount} from payment {r.payment_id}",
+        )
+    ]
     list_display = [
         "__str__",
         "customer",

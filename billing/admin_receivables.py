@@ -27,6 +27,7 @@ from billing.imports import PaymentResource
 from billing.models import CreditNote, CreditNoteLine, Invoice, Payment, PaymentApplication
 from billing.payments import payment_apply_credit, payment_check, payment_record
 from billing.receivables import aging
+from rms.admin_audit import AuditHistoryAdmin, RelatedHistory
 from rms.money import round_money
 
 BUCKET_LABELS = {
@@ -119,7 +120,7 @@ class CreditNoteActionForm(ActionForm):
 
 
 @admin.register(CreditNote)
-class CreditNoteAdmin(admin.ModelAdmin):
+class CreditNoteAdmin(AuditHistoryAdmin):
     list_display = ["__str__", "invoice", "customer", "status", "issue_date", "total", "reason"]
     list_filter = ["status", "currency", "issue_date"]
     search_fields = ["number", "invoice__number", "customer__legal_name", "customer__number"]
@@ -245,7 +246,16 @@ class PaymentForm(forms.ModelForm):
 
 
 @admin.register(Payment)
-class PaymentAdmin(ImportMixin, admin.ModelAdmin):
+class PaymentAdmin(ImportMixin, AuditHistoryAdmin):
+    history_related = [
+        RelatedHistory(
+            "Applications to invoices",
+            PaymentApplication,
+            "payment_id",
+            lambda r: f"{r.amount} to {r.invoice}",
+            select_related=("invoice",),
+        )
+    ]
     list_display = ["received_on", "customer", "amount", "unapplied", "method", "reference"]
     list_filter = ["method", "received_on", "amount_currency"]
     search_fields = ["reference", "customer__legal_name", "customer__number"]

@@ -22,6 +22,7 @@ from django.utils import timezone
 from billing import documents
 from billing.models import CreditNote, DeliveryAttempt, Invoice, SellerProfile
 from contracts.models import Contract, Customer
+from rms.audit import history_record_bulk
 
 logger = logging.getLogger(__name__)
 
@@ -126,7 +127,10 @@ def _deliver(kind: DocumentKind, *, pk: int, trigger: str) -> DeliveryAttempt | 
         raise
     with transaction.atomic():
         _attempt_finish(attempt, status=DeliveryAttempt.Status.SENT)
-        kind.model.objects.filter(pk=pk, sent_at__isnull=True).update(sent_at=attempt.finished_at)
+        if kind.model.objects.filter(pk=pk, sent_at__isnull=True).update(
+            sent_at=attempt.finished_at
+        ):
+            history_record_bulk(kind.model, [pk])
     return attempt
 
 

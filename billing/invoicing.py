@@ -20,6 +20,7 @@ from billing.models import BillingEvent, BillRun, Invoice, InvoiceLine, InvoiceS
 from billing.schedules import lock_customers, schedule_refresh
 from billing.signals import invoice_voided, invoices_issued
 from contracts.models import ContractLine, Customer
+from rms.audit import history_record_bulk
 
 
 def invoices_create(
@@ -45,6 +46,7 @@ def invoices_create(
         for p in proposals
     ]
     Invoice.objects.bulk_create(invoices)
+    history_record_bulk(Invoice, invoices, history_type="+")
     lines = [
         InvoiceLine(
             invoice=invoice,
@@ -144,6 +146,7 @@ def invoices_issue(*, invoices: list[Invoice], issue_date: date) -> list[Invoice
             )
             invoice.issued_at = now
     _save_issue_fields(invoices)
+    history_record_bulk(Invoice, invoices)
     invoices_issued.send(sender=Invoice, invoices=invoices)
     invoices_queue_delivery(invoice_ids=[invoice.pk for invoice in invoices])
     return invoices

@@ -5,6 +5,7 @@ from collections.abc import Iterable
 
 from billing.models import BillingEvent
 from contracts.models import Milestone
+from rms.audit import history_record_bulk
 
 # A milestone's billing event has the source key "milestone:<milestone id>".
 SOURCE_PREFIX = "milestone:"
@@ -23,4 +24,7 @@ def milestones_follow_events(*, event_ids: Iterable[int], invoiced: bool) -> int
         if invoiced
         else (Milestone.Status.INVOICED, Milestone.Status.ACHIEVED)
     )
-    return Milestone.objects.filter(pk__in=ids, status=before).update(status=after)
+    moved = Milestone.objects.filter(pk__in=ids, status=before).update(status=after)
+    if moved:
+        history_record_bulk(Milestone, ids)
+    return moved

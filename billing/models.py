@@ -15,6 +15,7 @@ from djmoney.models.fields import CurrencyField, MoneyField
 from djmoney.money import Money
 
 from contracts.models import MONEY_DIGITS, Contract, ContractLine, Customer
+from rms.audit import AuditTrail
 
 
 class BillingEvent(models.Model):
@@ -236,6 +237,8 @@ class Invoice(models.Model):
     amount_paid = models.DecimalField(max_digits=19, decimal_places=4, default=Decimal(0))
     amount_credited = models.DecimalField(max_digits=19, decimal_places=4, default=Decimal(0))
 
+    history = AuditTrail()
+
     class Meta:
         ordering = ["-invoice_date", "-id"]
         indexes = [models.Index(fields=["customer", "status"])]
@@ -365,6 +368,8 @@ class CreditNote(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     issued_at = models.DateTimeField(null=True, blank=True)
 
+    history = AuditTrail()
+
     class Meta:
         ordering = ["-created_at", "-id"]
         constraints = [
@@ -483,6 +488,8 @@ class Payment(models.Model):
     recorded_by = models.CharField(max_length=150, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
+    history = AuditTrail()
+
     class Meta:
         ordering = ["-received_on", "-id"]
         constraints = [
@@ -511,6 +518,8 @@ class PaymentApplication(models.Model):
     amount = MoneyField(**MONEY_DIGITS)
     applied_on = models.DateField()
     created_at = models.DateTimeField(auto_now_add=True)
+
+    history = AuditTrail()
 
     class Meta:
         ordering = ["payment", "id"]

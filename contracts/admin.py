@@ -35,6 +35,7 @@ from contracts.models import (
     Product,
 )
 from contracts.services import HoldKind
+from rms.admin_audit import AuditHistoryAdmin, RelatedHistory
 
 
 def _hold_action(kind: str, on: bool) -> Callable:
@@ -112,7 +113,7 @@ class BillingContactInline(admin.TabularInline):
 
 
 @admin.register(Customer)
-class CustomerAdmin(NoDeleteLinksOnRelations, admin.ModelAdmin):
+class CustomerAdmin(NoDeleteLinksOnRelations, AuditHistoryAdmin):
     form = CustomerForm
     # Explicit, because the contract-count annotation drops Meta.ordering (GROUP BY) and the
     # autocomplete used on contracts pages would then page through unordered results.
@@ -237,7 +238,7 @@ class ApprovalFilter(admin.SimpleListFilter):
 
 
 @admin.register(ChangeOrder)
-class ChangeOrderAdmin(admin.ModelAdmin):
+class ChangeOrderAdmin(AuditHistoryAdmin):
     """Every contract's change orders; approving them is an action of the billing admin."""
 
     form = ChangeOrderForm
@@ -348,8 +349,11 @@ class ContractLineInline(NoDeleteLinksOnRelations, admin.StackedInline):
 
 
 @admin.register(Contract)
-class ContractAdmin(NoDeleteLinksOnRelations, admin.ModelAdmin):
+class ContractAdmin(NoDeleteLinksOnRelations, AuditHistoryAdmin):
     form = ContractForm
+    history_related = [
+        RelatedHistory("Lines", ContractLine, "contract_id", lambda r: f"Line {r.sequence}")
+    ]
     list_display = [
         "number",
         "customer",

@@ -17,6 +17,7 @@ from djmoney.money import Money
 
 from contracts.domain.milestones import spread
 from contracts.models import BillingModel, ContractLine, Milestone, MilestoneTemplate
+from rms.audit import history_record_bulk
 from rms.money import allocate, money_text, round_money
 
 # Achieved, invoiced: what the schedule has already used of the line's value.
@@ -71,7 +72,9 @@ def _replace_planned(
         milestone.line = line
         milestone.sequence = next_sequence + offset
         milestone.full_clean(exclude=["line"])
-    return Milestone.objects.bulk_create(new)
+    created = Milestone.objects.bulk_create(new)
+    history_record_bulk(Milestone, created, history_type="+")
+    return created
 
 
 @transaction.atomic
@@ -132,18 +135,19 @@ def milestone_schedule_set(*, line: ContractLine, plans: list[MilestonePlan]) ->
         raise ValidationError({"milestones": "A schedule needs at least one milestone."})
     value = line_value(line)
     errors = {}
+    # Keys index the list from 0, as the API's field paths do; messages count from 1, as people do.
     for number, plan in enumerate(plans, start=1):
         if (plan.amount is None) == (plan.percent is None):
-            errors[f"milestones[{number}]"] = (
+            errors[f"milestones[{number - 1}]"] = (
                 f"Milestone {number} ({plan.name!r}): give an amount or a percent, not both."
             )
         elif plan.amount is not None and plan.amount.currency.code != value.currency.code:
-            errors[f"milestones[{number}]"] = (
+            errors[f"milestones[{number - 1}]"] = (
                 f"Milestone {number} ({plan.name!r}) is in {plan.amount.currency.code}; this "
                 f"contract is in {value.currency.code}."
             )
         elif plan.amount is not None and round_money(plan.amount) != plan.amount:
-            errors[f"milestones[{number}]"] = (
+            errors[f"milestones[{number - 1}]"] = (
                 f"Milestone {number} ({plan.name!r}): {plan.amount.amount} has more decimals "
                 f"than {value.currency.code} has."
             )
@@ -253,4 +257,5 @@ def milestones_respread(*, line: ContractLine) -> int:
     for milestone, amount in zip(planned, amounts, strict=True):
         milestone.amount = amount
     Milestone.objects.bulk_update(changed, ["amount"])
+    history_record_bulk(Milestone, changed)
     return len(changed)

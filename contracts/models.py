@@ -20,6 +20,7 @@ from djmoney.money import Money
 
 from contracts.domain import payment_terms
 from contracts.domain.payment_terms import TermsBasis
+from rms.audit import AuditTrail
 from rms.money import money_text, round_money, validate_currency_code
 
 # Prices and rates keep four places so that unit rates such as 0.0035 per API call are exact;
@@ -201,6 +202,8 @@ class Customer(HoldFlags):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+    history = AuditTrail()
+
     class Meta:
         ordering = ["legal_name"]
         indexes = [models.Index(fields=["legal_name"])]
@@ -339,6 +342,8 @@ class Contract(HoldFlags):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+    history = AuditTrail()
+
     class Meta:
         ordering = ["-start_date", "number"]
         indexes = [models.Index(fields=["status", "start_date"])]
@@ -467,6 +472,9 @@ class ContractLine(models.Model):
 
     # Maintained by billing: bill dates before this day are materialized as billing events.
     scheduled_through = models.DateField(null=True, blank=True, editable=False)
+
+    # The schedule cursor moves on every bill run and says nothing about the terms agreed.
+    history = AuditTrail(excluded_fields=["scheduled_through"])
 
     class Meta:
         ordering = ["contract", "sequence", "id"]
@@ -692,6 +700,8 @@ class Milestone(models.Model):
     )
     approved_by = models.CharField(max_length=150, blank=True)
 
+    history = AuditTrail()
+
     class Meta:
         ordering = ["line", "sequence"]
         permissions = [
@@ -802,6 +812,8 @@ class ChangeOrder(models.Model):
     approved_by = models.CharField(max_length=150, blank=True)
     approved_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+
+    history = AuditTrail()
 
     class Meta:
         ordering = ["contract", "created_at"]

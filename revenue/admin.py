@@ -44,6 +44,7 @@ from revenue.pages.shared import csv_response, date_input, figure
 from revenue.pages.trial_balance import trial_balance_view
 from revenue.runs import contracts_recognize
 from revenue.selectors import JOURNAL_CSV_HEADER, journal_csv_rows
+from rms.admin_audit import AuditHistoryAdmin
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -416,7 +417,7 @@ class JournalEntryAdmin(ToolsMixin, ReadOnlyAdmin):
 
 
 @admin.register(RevenuePeriod)
-class RevenuePeriodAdmin(ToolsMixin, ReadOnlyAdmin):
+class RevenuePeriodAdmin(ToolsMixin, AuditHistoryAdmin, ReadOnlyAdmin):
     """Closed accounting months. A month is closed through the close page, never by hand."""
 
     list_display = ["month", "status", "closed_at", "closed_by"]

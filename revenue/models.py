@@ -10,6 +10,7 @@ from django.db.models import F, Q
 from djmoney.models.fields import CurrencyField, MoneyField
 
 from contracts.models import MONEY_DIGITS, Contract, ContractLine, RevenuePolicy
+from rms.audit import AuditTrail
 
 
 class LedgerAccount(models.Model):
@@ -187,6 +188,8 @@ class RevenuePeriod(models.Model):
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.OPEN)
     closed_at = models.DateTimeField(null=True, blank=True)
     closed_by = models.CharField(max_length=150, blank=True)
+
+    history = AuditTrail()
 
     class Meta:
         ordering = ["-start"]
