@@ -20,7 +20,7 @@ from billing.milestone_events import SOURCE_PREFIX
 from billing.models import BillingEvent, Invoice
 from billing.runs import events_invoice_now
 from billing.schedules import lock_customers
-from billing.signals import obligations_satisfied
+from billing.signals import milestone_achieved, obligations_satisfied
 from contracts.models import BillingModel, Contract, Milestone
 
 
@@ -78,6 +78,7 @@ def milestone_achieve(
     if milestone.approved_at is not None:
         _bill(milestone)
     obligations_satisfied.send(sender=Milestone, contract_ids=[contract.pk], on=achieved_on)
+    milestone_achieved.send(sender=Milestone, milestone=milestone)
     _notify(milestone, "achieved")
     return milestone
 

@@ -28,6 +28,7 @@ from billing.schedules import (
     lock_customers,
     schedule_extend,
 )
+from billing.signals import bill_run_finished
 from billing.usage_rating import usage_rate_due, usage_rate_preview
 from contracts.models import Contract, ContractLine, Customer
 
@@ -378,3 +379,4 @@ def bill_run_finish_if_complete(*, run_id: int) -> None:
     run.status = BillRun.Status.FAILED if failed else BillRun.Status.COMPLETED
     run.finished_at = timezone.now()
     run.save()
+    bill_run_finished.send(sender=BillRun, bill_run=run)

@@ -19,3 +19,15 @@ obligations_satisfied = Signal()
 
 # A credit note was issued. Arguments: ``credit_note``. Sent inside the issuing transaction.
 credit_note_issued = Signal()
+
+# Invoices were paid in full by a payment or a credit applied to them. Arguments: ``invoices``.
+# Sent inside the transaction that applied the money.
+invoices_paid = Signal()
+
+# A bill run finished (completed, or failed in some chunk). Arguments: ``bill_run``. Sent inside
+# the transaction that closed it.
+bill_run_finished = Signal()
+
+# A milestone was achieved (whether or not it still awaits approval before it is invoiced).
+# Arguments: ``milestone``. Sent inside the achieving transaction.
+milestone_achieved = Signal()
