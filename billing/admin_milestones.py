@@ -56,6 +56,8 @@ from contracts.models import (
     Milestone,
     MilestoneTemplate,
 )
+from contracts.visibility import scoped_to_own_contracts
+from rms.admin_audit import AuditHistoryAdmin
 from rms.money import money_text
 
 Status = Milestone.Status
@@ -213,7 +215,7 @@ class DueFilter(admin.SimpleListFilter):
 
 
 @admin.register(Milestone)
-class MilestoneAdmin(admin.ModelAdmin):
+class MilestoneAdmin(AuditHistoryAdmin):
     """Milestones across contracts; achieving one invoices it at once (or asks for approval)."""
 
     list_display = [
@@ -247,6 +249,12 @@ class MilestoneAdmin(admin.ModelAdmin):
 
     class Media:
         css = {"all": ["css/milestones.css"]}
+
+    def get_queryset(self, request: HttpRequest):
+        """A project manager's list holds only the milestones of the contracts they manage."""
+        return scoped_to_own_contracts(
+            super().get_queryset(request), request.user, "line__contract"
+        )
 
     def changelist_view(self, request: HttpRequest, extra_context=None):
         response = super().changelist_view(request, extra_context)
@@ -443,7 +451,7 @@ class MilestoneAdmin(admin.ModelAdmin):
     def _one_click(self, request: HttpRequest, milestone_id: int, step: Step) -> HttpResponse:
         """Move one milestone on, say what came of it, and go back to its contract's widget."""
         milestone = get_object_or_404(
-            Milestone.objects.select_related("line__contract__customer"), pk=milestone_id
+            self.get_queryset(request).select_related("line__contract__customer"), pk=milestone_id
         )
         try:
             milestone = step(milestone=milestone)

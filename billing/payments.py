@@ -22,7 +22,9 @@ from djmoney.money import Money
 from billing.domain.receivables import OpenItem, SettlementStatus, apply_payment, settlement_status
 from billing.models import Invoice, Payment, PaymentApplication, PaymentStatus
 from billing.schedules import lock_customers
+from billing.signals import invoices_paid
 from contracts.models import Customer
+from rms.audit import history_record_bulk
 from rms.money import round_money
 
 _PAYMENT_STATUS = {
@@ -152,10 +154,13 @@ def _apply(
         amount=Money(payment.unapplied, currency), items=items, targets=targets
     )
     rows = []
+    paid = []
     for application in applied:
         invoice = by_pk[application.key]
         invoice.amount_paid += application.amount.amount
         invoice.payment_status = invoice_payment_status(invoice)
+        if invoice.payment_status == PaymentStatus.PAID:
+            paid.append(invoice)
         rows.append(
             PaymentApplication(
                 payment=payment,
@@ -165,9 +170,13 @@ def _apply(
             )
         )
     PaymentApplication.objects.bulk_create(rows)
+    history_record_bulk(PaymentApplication, rows, history_type="+")
     Invoice.objects.bulk_update([row.invoice for row in rows], ["amount_paid", "payment_status"])
+    history_record_bulk(Invoice, [row.invoice for row in rows])
     payment.unapplied = remainder.amount
     payment.save(update_fields=["unapplied"])
+    if paid:
+        invoices_paid.send(sender=Invoice, invoices=paid)
     return rows
 
 

@@ -48,15 +48,18 @@ INSTALLED_APPS = [
     "djmoney",
     "django_filters",
     "rest_framework",
-    "rest_framework.authtoken",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_celery_beat",
     "import_export",
+    "simple_history",
     "rms",
     "contracts",
     "billing",
     "revenue",
+    "webhooks",
+    # Last: its post_migrate sets the role groups' permissions, once every app has made its own.
+    "integrations",
 ]
 
 MIDDLEWARE = [
@@ -65,6 +68,9 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Hands the request (its user, and the API token DRF authenticated) to the audit trail.
+    "simple_history.middleware.HistoryRequestMiddleware",
+    "integrations.idempotency.IdempotencyMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -95,6 +101,12 @@ DATABASES = {
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# The token-scope backend comes first: it vetoes what a scoped API token does not allow.
+AUTHENTICATION_BACKENDS = [
+    "integrations.authentication.TokenScopeBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -160,7 +172,7 @@ SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "integrations.authentication.ApiTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": [
@@ -173,19 +185,53 @@ REST_FRAMEWORK = {
         "rest_framework.filters.OrderingFilter",
     ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "rms.api_errors.api_exception_handler",
+    "DEFAULT_THROTTLE_CLASSES": [
+        "rest_framework.throttling.AnonRateThrottle",
+        "rest_framework.throttling.UserRateThrottle",
+    ],
+    # Per caller (a token's user, or the address of an anonymous one); a client over its rate
+    # gets 429 with Retry-After.
+    "DEFAULT_THROTTLE_RATES": {
+        "anon": env.str("RMS_API_RATE_ANON", default="60/minute"),
+        "user": env.str("RMS_API_RATE_USER", default="6000/minute"),
+    },
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.CursorPagination",
     "PAGE_SIZE": 100,
 }
+# The cache holds API rate-limit counters: per process by default; give every process the same
+# one (CACHE_URL=redis://127.0.0.1:6379/2) so that a limit holds across web workers.
+CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://")}
+
+# How long a create's response is kept for a retry with the same Idempotency-Key.
+RMS_IDEMPOTENCY_DAYS = env.int("RMS_IDEMPOTENCY_DAYS", default=7)
+
+# The audit trail is a record, not an undo: the admin shows past versions but never restores one.
+SIMPLE_HISTORY_REVERT_DISABLED = True
+
 SPECTACULAR_SETTINGS = {
     "TITLE": "RMS API",
     "DESCRIPTION": "Billing and ASC 606 / IFRS 15 revenue recognition.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "rms.api_schema.error_responses",
+    ],
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
     # Served from our own static files: the app must work with no internet access.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Invoice statuses appear in several components (invoice, its reference in a milestone);
+    # named here, or the schema calls them by a hash.
+    "ENUM_NAME_OVERRIDES": {
+        "InvoiceStatusEnum": "billing.models.Invoice.Status",
+        # A product's default billing model and revenue policy are a line's too.
+        "BillingModelEnum": "contracts.models.BillingModel",
+        "RevenuePolicyEnum": "contracts.models.RevenuePolicy",
+        "AuditChangeTypeEnum": ["created", "changed", "deleted"],
+    },
 }
 
 LOGGING = {
@@ -221,3 +267,9 @@ if PRODUCTION:
         "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.ManifestStaticFilesStorage"},
     }
+
+# Webhooks: seconds to wait for a subscriber's answer, and attempts before a delivery gives up
+# (retried after 1 and 5 minutes, 30 minutes, 2, 5 and 10 hours, then every 12 hours: the
+# default 10 attempts span about two days).
+RMS_WEBHOOK_TIMEOUT = env.int("RMS_WEBHOOK_TIMEOUT", default=10)
+RMS_WEBHOOK_MAX_ATTEMPTS = env.int("RMS_WEBHOOK_MAX_ATTEMPTS", default=10)

@@ -3,9 +3,13 @@
 import os
 
 import pytest
+from django.contrib.auth.models import Permission
+from django.core.cache import cache
 from hypothesis import settings as hypothesis_settings
 from pytest_factoryboy import register
+from rest_framework.test import APIClient
 
+from integrations.models import ApiToken
 from rms.celery import app as celery_app
 from tests.contracts import factories
 
@@ -46,9 +50,32 @@ def media_root(settings, tmp_path):
     return settings.MEDIA_ROOT
 
 
+@pytest.fixture(autouse=True)
+def fresh_cache():
+    """Start every test with empty rate-limit counters (test users reuse the same ids)."""
+    cache.clear()
+
+
 @pytest.fixture
 def staff_client(client, django_user_model):
     """A client logged in as a superuser, as finance admins use the back office."""
     user = django_user_model.objects.create_superuser("finance", "finance@example.com", "pw")
     client.force_login(user)
     return client
+
+
+@pytest.fixture
+def token_client(django_user_model):
+    """Return a client authenticated by token as ``username``, holding exactly ``codenames``."""
+
+    def token_client(username: str, *codenames: str) -> APIClient:
+        user = django_user_model.objects.create_user(username)
+        user.user_permissions.set(Permission.objects.filter(codename__in=codenames))
+        token = ApiToken(name=f"{username}'s test token", user=user)
+        key = token.key_issue()
+        token.save()
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+        return client
+
+    return token_client

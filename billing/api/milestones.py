@@ -46,7 +46,8 @@ from contracts.milestones import (
     milestone_schedule_set,
 )
 from contracts.models import BillingModel, ContractLine, Milestone, MilestoneTemplate
-from rms.api import MoneyField, MoneySerializer, PagePagination, StableOrderingFilter
+from contracts.visibility import scoped_to_own_contracts
+from rms.api import IdFilter, MoneyField, MoneySerializer, PagePagination, StableOrderingFilter
 from rms.api_permissions import ModelPermissions
 from rms.money import minor_unit_exponent, round_money, validate_currency_code
 
@@ -319,7 +320,7 @@ class MilestoneFilter(filters.FilterSet):
     contract = filters.CharFilter(
         method="filter_contract", help_text="Contract number, or the contract's id."
     )
-    customer = filters.NumberFilter(field_name="line__contract__customer", help_text="Customer id.")
+    customer = IdFilter(field_name="line__contract__customer", help_text="Customer id.")
     status = filters.MultipleChoiceFilter(choices=Milestone.Status.choices)
     planned_date = filters.DateFromToRangeFilter(
         help_text="From planned_date_after to planned_date_before, both included (YYYY-MM-DD)."
@@ -416,6 +417,10 @@ class MilestoneViewSet(ReadOnlyModelViewSet):
     ordering_fields = ["planned_date", "achieved_on", "sequence", "id"]
     ordering = ["planned_date", "id"]
 
+    def get_queryset(self):
+        """A project manager sees (and achieves) only the milestones of their own contracts."""
+        return scoped_to_own_contracts(super().get_queryset(), self.request.user, "line__contract")
+
     def get_serializer(self, instance=None, *args, **kwargs):
         """Give the serializer the billing state of every milestone it shows, fetched at once."""
         if isinstance(instance, Milestone):
@@ -499,7 +504,10 @@ class MilestoneScheduleView(APIView):
     parser_classes = [DecimalJSONParser]
 
     def _line(self, id: int) -> ContractLine:
-        line = get_object_or_404(ContractLine.objects.select_related("contract__customer"), pk=id)
+        lines = scoped_to_own_contracts(
+            ContractLine.objects.select_related("contract__customer"), self.request.user, "contract"
+        )
+        line = get_object_or_404(lines, pk=id)
         if line.billing_model != BillingModel.MILESTONE:
             raise Http404(
                 f"Line {line.sequence} of {line.contract.number} is billed by "

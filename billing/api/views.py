@@ -37,7 +37,7 @@ from billing.api.serializers import (
 )
 from billing.models import UsageRecord
 from billing.usage import UsageStatus, usage_records_ingest
-from rms.api import PagePagination, StableOrderingFilter
+from rms.api import IdFilter, PagePagination, StableOrderingFilter
 from rms.api_permissions import ModelPermissions
 
 TAGS = ["usage"]
@@ -45,7 +45,6 @@ SINGLE_STATUS = {
     UsageStatus.ACCEPTED: status.HTTP_201_CREATED,
     UsageStatus.DUPLICATE: status.HTTP_200_OK,
     UsageStatus.CONFLICT: status.HTTP_409_CONFLICT,
-    UsageStatus.REJECTED: status.HTTP_400_BAD_REQUEST,
 }
 KEPT = {UsageStatus.ACCEPTED, UsageStatus.DUPLICATE}
 
@@ -65,7 +64,7 @@ class UsageRecordFilter(filters.FilterSet):
     occurred_at = filters.IsoDateTimeFromToRangeFilter(
         help_text="From occurred_at_after to occurred_at_before, both included (ISO 8601)."
     )
-    contract = filters.NumberFilter(field_name="line__contract", help_text="Contract id.")
+    contract = IdFilter(field_name="line__contract", help_text="Contract id.")
     billed = filters.BooleanFilter(
         field_name="billed_event",
         lookup_expr="isnull",
@@ -121,10 +120,10 @@ class UsageRecordListView(ListAPIView):
             "its idempotency key is counted once and reported as a duplicate; a key reused for "
             "different usage is a conflict; a record the books cannot take is rejected with "
             "the field at fault, and the other records are kept.\n\n"
-            "One record: 201 accepted, 200 duplicate, 409 conflict, 400 rejected, each with "
-            "the record's result; its key may come in the Idempotency-Key header instead. A "
-            "batch: 200 when every record was accepted or a duplicate, else 207, with a result "
-            "per record and the counts."
+            "One record: 201 accepted, 200 duplicate, 409 conflict, each with the record's "
+            "result, or 400 naming the field at fault; its key may come in the Idempotency-Key "
+            "header instead. A batch: 200 when every record was accepted or a duplicate, else "
+            "207, with a result per record and the counts."
         ),
         request=PolymorphicProxySerializer(
             component_name="UsageIngestRequest",
@@ -141,7 +140,9 @@ class UsageRecordListView(ListAPIView):
                 "Idempotency-Key",
                 OpenApiTypes.STR,
                 OpenApiParameter.HEADER,
-                description="A single record's idempotency_key, when its body has none.",
+                description="Makes the request safe to retry: the same key returns the first "
+                "response. For a single record whose body has no idempotency_key, it is also "
+                "the record's key.",
             )
         ],
         responses={
@@ -152,10 +153,6 @@ class UsageRecordListView(ListAPIView):
             ),
             201: UsageRecordResultSerializer,
             207: UsageBatchResultSerializer,
-            400: OpenApiResponse(
-                UsageRecordResultSerializer,
-                description="The record was rejected, or the body is not usage.",
-            ),
             409: UsageRecordResultSerializer,
             413: OpenApiResponse(description=f"More than {MAX_BATCH:,} records."),
         },
@@ -176,23 +173,14 @@ class UsageRecordListView(ListAPIView):
     )
     def post(self, request: Request) -> Response:
         records = _records_of(request.data)
-        header_key = request.headers.get("Idempotency-Key")
         if records is None:
-            return self._ingest_one(request, request.data, header_key)
-        if header_key:
-            raise ValidationError(
-                {
-                    "Idempotency-Key": [
-                        "The header names one record's key; in a batch, each "
-                        "record carries its own idempotency_key."
-                    ]
-                }
-            )
+            return self._ingest_one(request, request.data, request.headers.get("Idempotency-Key"))
         if not records:
             raise ValidationError({"records": ["Send at least one record."]})
         if len(records) > MAX_BATCH:
+            message = f"{len(records):,} records sent; send at most {MAX_BATCH:,} at once."
             return Response(
-                {"detail": f"{len(records):,} records sent; send at most {MAX_BATCH:,} at once."},
+                {"type": "request_too_large", "detail": message, "fields": {"records": [message]}},
                 status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
             )
         outcome = usage_records_ingest(records=records, source=f"api:{request.user}")
@@ -211,4 +199,7 @@ class UsageRecordListView(ListAPIView):
                 )
             record = {**record, "idempotency_key": header_key}
         [result] = usage_records_ingest(records=[record], source=f"api:{request.user}").results
+        if result.status == UsageStatus.REJECTED:
+            # Alone, a rejected record is a bad request like any other, in the one error shape.
+            raise ValidationError({result.field or "non_field_errors": [result.reason]})
         return Response(result_data(result), status=SINGLE_STATUS[result.status])

@@ -12,10 +12,7 @@ from decimal import Decimal
 
 import pytest
 from django.apps import apps
-from django.contrib.auth.models import Permission
 from djmoney.money import Money
-from rest_framework.authtoken.models import Token
-from rest_framework.test import APIClient
 
 from billing.invoicing import invoice_issue
 from billing.models import BillingEvent, BillRun, Invoice, InvoiceLine, InvoiceSequence
@@ -122,20 +119,6 @@ def issued_invoice(customer_factory, contract_factory, contract_line_factory, ac
         return invoice_issue(invoice=draft, issue_date=issued_on)
 
     return make
-
-
-@pytest.fixture
-def token_client(django_user_model):
-    """Return a client authenticated by token as ``username``, holding exactly ``codenames``."""
-
-    def token_client(username: str, *codenames: str) -> APIClient:
-        user = django_user_model.objects.create_user(username)
-        user.user_permissions.set(Permission.objects.filter(codename__in=codenames))
-        client = APIClient()
-        client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
-        return client
-
-    return token_client
 
 
 # The project the milestone tests share: 100,000 USD, 30/40/30, planned in March, June, September.

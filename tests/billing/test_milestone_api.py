@@ -32,7 +32,7 @@ def schedule_url(line: ContractLine) -> str:
 @pytest.fixture
 def psa(token_client) -> APIClient:
     """The PSA's integration user: reads milestones and marks them achieved."""
-    return token_client("psa", "view_milestone", "achieve_milestone")
+    return token_client("psa", "view_milestone", "achieve_milestone", "view_contract")
 
 
 @pytest.fixture
@@ -118,7 +118,9 @@ class TestAchieve:
 
         assert refused.status_code == 400
         assert refused.json() == {
-            "status": ["Milestone 'Design' was already achieved on 2026-03-10."]
+            "type": "validation_error",
+            "detail": "status: Milestone 'Design' was already achieved on 2026-03-10.",
+            "fields": {"status": ["Milestone 'Design' was already achieved on 2026-03-10."]},
         }
         assert len(milestone_invoices()) == 1
         design.refresh_from_db()
@@ -142,24 +144,26 @@ class TestAchieve:
         response = post(psa, achieve_url(project[0]), body)
 
         assert response.status_code == 400
-        assert list(response.json()) == [field]
-        assert message in response.json()[field][0]
+        assert list(response.json()["fields"]) == [field]
+        assert message in response.json()["fields"][field][0]
         assert not BillingEvent.objects.filter(kind=BillingEvent.Kind.MILESTONE).exists()
 
     def test_a_future_date_is_refused(self, psa, project, post):
         tomorrow = timezone.localdate() + timedelta(days=1)
         response = post(psa, achieve_url(project[0]), {"achieved_on": tomorrow.isoformat()})
         assert response.status_code == 400
-        assert "is in the future" in response.json()["achieved_on"][0]
+        assert "is in the future" in response.json()["fields"]["achieved_on"][0]
 
     def test_out_of_order_and_cancelled_are_refused(self, psa, project, post, token_client):
         design, build, go_live = project
         Contract.objects.filter(pk=design.line.contract_id).update(milestones_in_order=True)
         ahead = post(psa, achieve_url(build), {"achieved_on": "2026-06-10"})
         assert ahead.status_code == 400
-        assert "'Design' comes first" in ahead.json()["status"][0]
+        assert "'Design' comes first" in ahead.json()["fields"]["status"][0]
 
-        finance = token_client("finance-clerk", "change_milestone", "view_milestone")
+        finance = token_client(
+            "finance-clerk", "change_milestone", "view_milestone", "view_contract"
+        )
         cancelled = post(finance, achieve_url(go_live, "cancel"), {"reason": "descoped"})
         assert cancelled.status_code == 200
         assert cancelled.json()["status"] == "cancelled"
@@ -168,10 +172,10 @@ class TestAchieve:
         assert "descoped" in cancelled.json()["evidence"]
         refused = post(psa, achieve_url(go_live), {"achieved_on": "2026-11-01"})
         assert refused.status_code == 400
-        assert refused.json() == {"status": ["Milestone 'Go-live' is cancelled."]}
+        assert refused.json()["fields"] == {"status": ["Milestone 'Go-live' is cancelled."]}
         again = post(finance, achieve_url(go_live, "cancel"))
         assert again.status_code == 400
-        assert "only a planned milestone is cancelled" in again.json()["status"][0]
+        assert "only a planned milestone is cancelled" in again.json()["fields"]["status"][0]
 
     def test_a_held_milestone_says_so_and_has_no_invoice(self, psa, project, post):
         contract = project[0].line.contract
@@ -210,10 +214,10 @@ class TestPermissions:
         bad_token = APIClient()
         bad_token.credentials(HTTP_AUTHORIZATION="Token nope")
         assert post(bad_token, achieve_url(design), body).status_code == 401
-        reader = token_client("auditor", "view_milestone")
+        reader = token_client("auditor", "view_milestone", "view_contract")
         assert post(reader, achieve_url(design), body).status_code == 403
         # Editing milestones is not achieving them either.
-        editor = token_client("editor", "view_milestone", "change_milestone")
+        editor = token_client("editor", "view_milestone", "change_milestone", "view_contract")
         assert post(editor, achieve_url(design), body).status_code == 403
         assert post(reader, achieve_url(design, "approve")).status_code == 403
         assert post(reader, achieve_url(design, "cancel")).status_code == 403
@@ -223,14 +227,14 @@ class TestPermissions:
         assert not BillingEvent.objects.filter(kind=BillingEvent.Kind.MILESTONE).exists()
 
     def test_reading_needs_the_view_permission(self, project, token_client):
-        achiever = token_client("achiever-only", "achieve_milestone")
+        achiever = token_client("achiever-only", "achieve_milestone", "view_contract")
         for url in (MILESTONES, f"{MILESTONES}{project[0].pk}/", schedule_url(project[0].line)):
             assert APIClient().get(url).status_code == 401
             assert achiever.get(url).status_code == 403
         assert token_client("no-templates", "view_milestone").get(TEMPLATES).status_code == 403
 
     def test_setting_a_schedule_needs_the_change_permission(self, project, token_client):
-        reader = token_client("reader", "view_milestone", "achieve_milestone")
+        reader = token_client("reader", "view_milestone", "achieve_milestone", "view_contract")
         response = reader.put(
             schedule_url(project[0].line), {"template": "Implementation 30/40/30"}, format="json"
         )
@@ -271,15 +275,17 @@ class TestApproval:
         assert [m["id"] for m in waiting] == [design.pk]
 
         # The achiever cannot approve their own milestone, even holding the permission.
-        self_approver = token_client("psa-lead", "approve_milestone", "achieve_milestone")
+        self_approver = token_client(
+            "psa-lead", "approve_milestone", "achieve_milestone", "view_contract"
+        )
         post(self_approver, achieve_url(approval[1]), {"achieved_on": "2026-06-10"})
         own = post(self_approver, achieve_url(approval[1], "approve"))
         assert own.status_code == 400
-        assert own.json() == {
+        assert own.json()["fields"] == {
             "approved_by": ["psa-lead achieved this milestone; someone else approves it."]
         }
 
-        controller = token_client("controller", "approve_milestone")
+        controller = token_client("controller", "approve_milestone", "view_contract")
         approved = post(controller, achieve_url(design, "approve"))
 
         assert approved.status_code == 200, approved.json()
@@ -291,7 +297,7 @@ class TestApproval:
         assert approved.json()["invoice"]["total"] == usd("30000.00")
         again = post(controller, achieve_url(design, "approve"))
         assert again.status_code == 400
-        assert "not waiting for approval" in again.json()["status"][0]
+        assert "not waiting for approval" in again.json()["fields"]["status"][0]
         assert len(milestone_invoices()) == 1
 
 
@@ -304,7 +310,7 @@ class TestSchedule:
 
     @pytest.fixture
     def editor(self, token_client) -> APIClient:
-        return token_client("planner", "view_milestone", "change_milestone")
+        return token_client("planner", "view_milestone", "change_milestone", "view_contract")
 
     def put(self, client, line, body):
         return client.put(schedule_url(line), body, format="json")
@@ -325,7 +331,7 @@ class TestSchedule:
         )
 
         assert response.status_code == 400
-        [message] = response.json()["milestones"]
+        [message] = response.json()["fields"]["milestones"]
         assert message == (
             "The milestones sum to 90,000.00 USD but the line's value is 100,000.00 USD; they "
             "must sum exactly to it."
@@ -388,7 +394,7 @@ class TestSchedule:
             ({"milestones": []}, {"milestones": ["A schedule needs at least one milestone."]}),
             (
                 {"milestones": [{"name": "A", "planned_date": "2026-02-01"}]},
-                {"milestones[1]": ["Milestone 1 ('A'): give an amount or a percent, not both."]},
+                {"milestones[0]": ["Milestone 1 ('A'): give an amount or a percent, not both."]},
             ),
             (
                 {
@@ -400,7 +406,7 @@ class TestSchedule:
                         }
                     ]
                 },
-                {"milestones[1]": ["Milestone 1 ('A') is in EUR; this contract is in USD."]},
+                {"milestones[0]": ["Milestone 1 ('A') is in EUR; this contract is in USD."]},
             ),
             (
                 {
@@ -409,42 +415,28 @@ class TestSchedule:
                     ]
                 },
                 {
-                    "milestones": {
-                        "0": {
-                            "amount": {
-                                "amount": ["USD amounts have 2 decimal places; 99999.995 has more."]
-                            }
-                        }
-                    }
+                    "milestones[0].amount.amount": [
+                        "USD amounts have 2 decimal places; 99999.995 has more."
+                    ]
                 },
             ),
             (
                 {"milestones": [{"name": "A", "planned_date": "2026-02-01", "amount": "100000"}]},
-                {
-                    "milestones": {
-                        "0": {
-                            "amount": {
-                                "non_field_errors": [
-                                    "Invalid data. Expected a dictionary, but got str."
-                                ]
-                            }
-                        }
-                    }
-                },
+                {"milestones[0].amount": ["Invalid data. Expected a dictionary, but got str."]},
             ),
         ],
     )
     def test_bad_schedules_are_400s_naming_the_field(self, editor, line, body, errors):
         response = self.put(editor, line, body)
         assert response.status_code == 400
-        assert response.json() == errors
+        assert response.json()["fields"] == errors
         assert not Milestone.objects.filter(line=line).exists()
 
     def test_an_inactive_template_is_refused(self, editor, line):
         MilestoneTemplate.objects.filter(name="Implementation 30/40/30").update(active=False)
         response = self.put(editor, line, {"template": "Implementation 30/40/30"})
         assert response.status_code == 400
-        assert "inactive" in response.json()["template"][0]
+        assert "inactive" in response.json()["fields"]["template"][0]
 
     def test_a_subscription_line_has_no_schedule(self, editor, contract_line_factory):
         line = contract_line_factory()
@@ -504,7 +496,7 @@ class TestSchedule:
 
         template = self.put(editor, line, {"template": "Implementation 30/40/30"})
         assert template.status_code == 400
-        assert "has achieved milestones" in template.json()["template"][0]
+        assert "has achieved milestones" in template.json()["fields"]["template"][0]
 
         response = self.put(
             editor,
@@ -538,7 +530,7 @@ def test_templates_list_with_their_steps(token_client):
 class TestList:
     @pytest.fixture
     def reader(self, token_client) -> APIClient:
-        return token_client("auditor", "view_milestone")
+        return token_client("auditor", "view_milestone", "view_contract")
 
     def ids(self, client, **params) -> list[int]:
         response = client.get(MILESTONES, params)
@@ -637,8 +629,9 @@ class TestList:
             assert len(reader.get(MILESTONES).json()["results"]) == 1
         made = self.make_milestones(29, contract_factory, contract_line_factory, activate)
 
-        # Token, user, permissions (2), count, page, billing events, invoice lines.
-        assert len(one) <= 8
+        # Token and user, its scopes, its last use, permissions (2), count, page, billing
+        # events, invoice lines.
+        assert len(one) <= 10
         with django_assert_max_num_queries(len(one)):
             results = reader.get(MILESTONES).json()["results"]
 

@@ -85,8 +85,9 @@ def test_single_record_rejected_names_the_field(sender, usage_line):
     response = post(sender, record(quantity="-3"))
 
     assert response.status_code == 400
-    assert (response.json()["status"], response.json()["field"]) == ("rejected", "quantity")
-    assert "negative" in response.json()["reason"]
+    assert response.json()["type"] == "validation_error"
+    [message] = response.json()["fields"]["quantity"]
+    assert "negative" in message
     assert not UsageRecord.objects.exists()
 
 
@@ -114,10 +115,12 @@ def test_idempotency_key_header_for_a_single_record(sender, usage_line):
     clash = post(sender, record(key="other"), **{"Idempotency-Key": "from-header"})
     missing = post(sender, body)
 
-    assert (first.status_code, again.status_code) == (201, 200)
+    # The API-wide Idempotency-Key replays the first response; another body under it is refused.
+    assert (first.status_code, again.status_code) == (201, 201)
+    assert again.headers["Idempotent-Replayed"] == "true" and again.json() == first.json()
     assert UsageRecord.objects.get().idempotency_key == "from-header"
-    assert clash.status_code == 400 and "idempotency_key" in clash.json()
-    assert missing.status_code == 400 and missing.json()["field"] == "idempotency_key"
+    assert clash.status_code == 422 and "Idempotency-Key" in clash.json()["fields"]
+    assert missing.status_code == 400 and "idempotency_key" in missing.json()["fields"]
 
 
 def test_batch_reports_each_record_and_keeps_the_good_ones(sender, usage_line):
@@ -196,12 +199,18 @@ def test_malformed_body_is_a_400_naming_the_problem(sender, usage_line, body, fi
     response = post(sender, body)
 
     assert response.status_code == 400
-    assert field in response.json()
+    assert field in response.json()["fields"]
 
 
-def test_header_key_is_refused_on_a_batch(sender, usage_line):
-    response = post(sender, [record()], **{"Idempotency-Key": "x"})
-    assert (response.status_code, "Idempotency-Key" in response.json()) == (400, True)
+def test_a_batch_retried_under_its_header_key_gets_the_first_response(sender, usage_line):
+    batch = [record(key="a"), record(key="b")]
+    first = post(sender, batch, **{"Idempotency-Key": "batch-1"})
+    again = post(sender, batch, **{"Idempotency-Key": "batch-1"})
+
+    assert (first.status_code, first.json()["accepted"]) == (200, 2)
+    assert (again.status_code, again.json()) == (200, first.json())
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert UsageRecord.objects.count() == 2
 
 
 def test_invalid_json_is_a_400(sender):
