@@ -28,11 +28,29 @@ class ApiTokenForm(forms.ModelForm):
         return cleaned
 
 
+class StateFilter(admin.SimpleListFilter):
+    title = "state"
+    parameter_name = "state"
+
+    def lookups(self, request, model_admin):
+        return [("active", "Active"), ("expired", "Expired"), ("revoked", "Revoked")]
+
+    def queryset(self, request, queryset):
+        now = timezone.now()
+        if self.value() == "active":
+            return queryset.filter(revoked_at__isnull=True).exclude(expires_at__lte=now)
+        if self.value() == "expired":
+            return queryset.filter(revoked_at__isnull=True, expires_at__lte=now)
+        if self.value() == "revoked":
+            return queryset.filter(revoked_at__isnull=False)
+        return queryset
+
+
 @admin.register(ApiToken)
 class ApiTokenAdmin(admin.ModelAdmin):
     form = ApiTokenForm
     list_display = ["name", "user", "prefix", "created_at", "last_used_at", "expires_at", "state"]
-    list_filter = [("revoked_at", admin.EmptyFieldListFilter)]
+    list_filter = [StateFilter]
     search_fields = ["name", "prefix", "user__username"]
     list_select_related = ["user"]
     filter_horizontal = ["scopes"]

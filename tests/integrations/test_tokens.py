@@ -24,7 +24,7 @@ def integration_user(django_user_model):
 
 
 def make_token(user, *scopes: str, **fields) -> str:
-    token = ApiToken(name="PSA", user=user, **fields)
+    token = ApiToken(user=user, **{"name": "PSA", **fields})
     key = token.key_issue()
     token.save()
     token.scopes.set(Permission.objects.filter(codename__in=scopes))
@@ -146,3 +146,15 @@ class TestAdmin:
         token.refresh_from_db()
         assert token.revoked
         assert client_with(key).get(USAGE).status_code == 401
+
+
+def test_the_token_list_filters_by_state(staff_client, integration_user):
+    make_token(integration_user, name="live")
+    make_token(integration_user, name="gone", revoked_at=timezone.now())
+    make_token(integration_user, name="old", expires_at=timezone.now() - timedelta(days=1))
+
+    def listed(state: str) -> list[str]:
+        response = staff_client.get(admin_url(ApiToken, "changelist"), {"state": state})
+        return [token.name for token in response.context["cl"].result_list]
+
+    assert (listed("active"), listed("revoked"), listed("expired")) == (["live"], ["gone"], ["old"])
