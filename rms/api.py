@@ -1,16 +1,23 @@
-"""Building blocks every app's API shares: the money shape, pagination and stable ordering."""
+"""Building blocks every app's API shares: money in and out, exact JSON numbers, pagination, stable
+ordering and id filters."""
 
+import codecs
 from decimal import Decimal
 
 from django import forms
+from django.conf import settings
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django_filters import rest_framework as filters
+from djmoney.money import Money
 from drf_spectacular.utils import extend_schema_field
-from moneyed import Money
 from rest_framework import serializers
+from rest_framework.exceptions import ParseError, ValidationError
 from rest_framework.filters import OrderingFilter
 from rest_framework.pagination import CursorPagination, PageNumberPagination
+from rest_framework.parsers import JSONParser
+from rest_framework.utils import json
 
-from rms.money import round_money
+from rms.money import minor_unit_exponent, round_money, validate_currency_code
 
 
 class MoneySerializer(serializers.Serializer):
@@ -141,3 +148,39 @@ class IdFilter(filters.NumberFilter):
         kwargs.setdefault("min_value", 1)
         kwargs.setdefault("max_value", MAX_ID)
         super().__init__(*args, **kwargs)
+
+
+class DecimalJSONParser(JSONParser):
+    """Read JSON numbers with a fraction as ``Decimal``: a quantity of 0.1 stays exactly 0.1."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        encoding = (parser_context or {}).get("encoding", settings.DEFAULT_CHARSET)
+        try:
+            return json.load(codecs.getreader(encoding)(stream), parse_float=Decimal)
+        except ValueError as error:
+            raise ParseError(f"JSON parse error - {error}") from error
+
+
+class MoneyInputSerializer(MoneySerializer):
+    """An amount sent in: a decimal string on the currency's minor unit, and an ISO code."""
+
+    def validate_currency(self, value: str) -> str:
+        try:
+            validate_currency_code(value)
+        except DjangoValidationError as error:
+            raise ValidationError(error.messages) from error
+        return value
+
+    def validate(self, attrs: dict) -> Money:
+        amount, currency = attrs["amount"], attrs["currency"]
+        if round_money(amount, currency).amount != amount:
+            places = minor_unit_exponent(currency)
+            raise ValidationError(
+                {
+                    "amount": [
+                        f"{currency} amounts have {places} decimal places; "
+                        f"{amount.normalize():f} has more."
+                    ]
+                }
+            )
+        return Money(amount, currency)

@@ -27,11 +27,15 @@ from billing.api.common import (
     pdf_responses,
     read_responses,
 )
-from billing.api.milestones import MoneyInputSerializer
-from billing.api.views import DecimalJSONParser
 from billing.credit_notes import credit_note_create, credit_note_issue
 from billing.models import CreditNote, CreditNoteLine, Invoice, InvoiceLine
-from rms.api import MoneyField, PagePagination, StableOrderingFilter
+from rms.api import (
+    DecimalJSONParser,
+    MoneyField,
+    MoneyInputSerializer,
+    PagePagination,
+    StableOrderingFilter,
+)
 
 TAGS = ["credit notes"]
 

@@ -35,7 +35,6 @@ from rest_framework.serializers import as_serializer_error
 from rest_framework.views import APIView
 from rest_framework.viewsets import ReadOnlyModelViewSet
 
-from billing.api.views import DecimalJSONParser
 from billing.milestone_billing import BillingState, MilestoneBilling, milestones_billing
 from billing.milestones import milestone_achieve, milestone_approve, milestone_cancel
 from billing.models import Invoice
@@ -47,9 +46,15 @@ from contracts.milestones import (
 )
 from contracts.models import BillingModel, ContractLine, Milestone, MilestoneTemplate
 from contracts.visibility import scoped_to_own_contracts
-from rms.api import IdFilter, MoneyField, MoneySerializer, PagePagination, StableOrderingFilter
+from rms.api import (
+    DecimalJSONParser,
+    IdFilter,
+    MoneyField,
+    MoneyInputSerializer,
+    PagePagination,
+    StableOrderingFilter,
+)
 from rms.api_permissions import ModelPermissions
-from rms.money import minor_unit_exponent, round_money, validate_currency_code
 
 T = TypeVar("T")
 TAGS = ["milestones"]
@@ -183,31 +188,6 @@ class CancelInputSerializer(serializers.Serializer):
     reason = serializers.CharField(
         required=False, allow_blank=True, help_text="Kept in the milestone's evidence."
     )
-
-
-class MoneyInputSerializer(MoneySerializer):
-    """An amount sent in: a decimal string on the currency's minor unit, and an ISO code."""
-
-    def validate_currency(self, value: str) -> str:
-        try:
-            validate_currency_code(value)
-        except DjangoValidationError as error:
-            raise ValidationError(error.messages) from error
-        return value
-
-    def validate(self, attrs: dict) -> Money:
-        amount, currency = attrs["amount"], attrs["currency"]
-        if round_money(amount, currency).amount != amount:
-            places = minor_unit_exponent(currency)
-            raise ValidationError(
-                {
-                    "amount": [
-                        f"{currency} amounts have {places} decimal places; "
-                        f"{amount.normalize():f} has more."
-                    ]
-                }
-            )
-        return Money(amount, currency)
 
 
 class MilestonePlanInputSerializer(serializers.Serializer):

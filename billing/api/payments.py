@@ -16,12 +16,17 @@ from rest_framework.response import Response
 from rest_framework.viewsets import GenericViewSet, mixins
 
 from billing.api.common import AmountField, create_responses, list_responses, read_responses
-from billing.api.milestones import MoneyInputSerializer
-from billing.api.views import DecimalJSONParser
 from billing.models import Invoice, Payment, PaymentApplication
 from billing.payments import payment_record
 from contracts.models import Customer
-from rms.api import IdFilter, MoneyField, PagePagination, StableOrderingFilter
+from rms.api import (
+    DecimalJSONParser,
+    IdFilter,
+    MoneyField,
+    MoneyInputSerializer,
+    PagePagination,
+    StableOrderingFilter,
+)
 from rms.api_permissions import ModelPermissions
 
 TAGS = ["payments"]

@@ -14,11 +14,10 @@ from rest_framework.response import Response
 from rest_framework.viewsets import GenericViewSet, mixins
 
 from billing.api.common import create_responses, list_responses, read_responses
-from billing.api.views import DecimalJSONParser
 from billing.models import Shipment
 from billing.shipments import shipment_record
 from contracts.models import ContractLine
-from rms.api import IdFilter, PagePagination, StableOrderingFilter
+from rms.api import DecimalJSONParser, IdFilter, PagePagination, StableOrderingFilter
 from rms.api_permissions import ModelPermissions
 
 TAGS = ["shipments"]

@@ -4,10 +4,6 @@ The views parse the request and call ``billing.usage``; every record gets its ow
 sender learns which records to fix while the good ones of the same request are kept.
 """
 
-import codecs
-from decimal import Decimal
-
-from django.conf import settings
 from django_filters import rest_framework as filters
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
@@ -19,12 +15,10 @@ from drf_spectacular.utils import (
     extend_schema_view,
 )
 from rest_framework import status
-from rest_framework.exceptions import ParseError, ValidationError
+from rest_framework.exceptions import ValidationError
 from rest_framework.generics import ListAPIView
-from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.utils import json
 
 from billing.api.serializers import (
     MAX_BATCH,
@@ -37,7 +31,7 @@ from billing.api.serializers import (
 )
 from billing.models import UsageRecord
 from billing.usage import UsageStatus, usage_records_ingest
-from rms.api import IdFilter, PagePagination, StableOrderingFilter
+from rms.api import DecimalJSONParser, IdFilter, PagePagination, StableOrderingFilter
 from rms.api_permissions import ModelPermissions
 
 TAGS = ["usage"]
@@ -47,17 +41,6 @@ SINGLE_STATUS = {
     UsageStatus.CONFLICT: status.HTTP_409_CONFLICT,
 }
 KEPT = {UsageStatus.ACCEPTED, UsageStatus.DUPLICATE}
-
-
-class DecimalJSONParser(JSONParser):
-    """Read JSON numbers with a fraction as ``Decimal``: a quantity of 0.1 stays exactly 0.1."""
-
-    def parse(self, stream, media_type=None, parser_context=None):
-        encoding = (parser_context or {}).get("encoding", settings.DEFAULT_CHARSET)
-        try:
-            return json.load(codecs.getreader(encoding)(stream), parse_float=Decimal)
-        except ValueError as error:
-            raise ParseError(f"JSON parse error - {error}") from error
 
 
 class UsageRecordFilter(filters.FilterSet):
