@@ -27,6 +27,8 @@ from integrations.models import IdempotencyKey
 HEADER = "Idempotency-Key"
 METHODS = {"POST", "PATCH"}
 MAX_KEY = 255
+# Longer than any API request runs: a key still unanswered after this was abandoned.
+ABANDONED_AFTER = timedelta(minutes=10)
 
 
 def _error(status: int, kind: str, message: str) -> JsonResponse:
@@ -61,6 +63,21 @@ def _replay(record: IdempotencyKey) -> HttpResponse:
     )
     response["Idempotent-Replayed"] = "true"
     return response
+
+
+def _unfinished(record: IdempotencyKey) -> str:
+    """Say why a key's first request has no answer yet, and what the client should do.
+
+    Past ``ABANDONED_AFTER`` the server stopped while running it (a crash, a deploy): whether it
+    took effect is unknown here, so running it again could do it twice; the client checks and
+    sends it again under a new key.
+    """
+    if timezone.now() - record.created_at < ABANDONED_AFTER:
+        return f"A request with key {record.key!r} is still being processed; retry shortly."
+    return (
+        f"The request with key {record.key!r} started at {record.created_at:%Y-%m-%d %H:%M} UTC "
+        "and never answered: check whether it took effect, then send it again with a new key."
+    )
 
 
 def idempotency_keys_purge() -> int:
@@ -120,11 +137,7 @@ class IdempotencyMiddleware:
                 "use a new key for a new request.",
             )
         if record.status_code is None:
-            return _error(
-                409,
-                "idempotency_error",
-                f"A request with key {key!r} is still being processed; retry shortly.",
-            )
+            return _error(409, "idempotency_error", _unfinished(record))
         return _replay(record)
 
     def _keep(self, record: IdempotencyKey, response: HttpResponse) -> None:

@@ -90,6 +90,20 @@ def test_a_retry_while_the_first_still_runs_is_told_to_wait(cashier, customer):
     assert Payment.objects.count() == 1
 
 
+def test_a_request_abandoned_by_a_crash_says_to_check_before_resending(cashier, customer):
+    post(cashier, payment(customer), "pay-1")
+    # As the key's row looks when the server stopped before the first request answered.
+    IdempotencyKey.objects.filter(key="pay-1").update(
+        status_code=None, created_at=timezone.now() - timedelta(minutes=30)
+    )
+
+    response = post(cashier, payment(customer), "pay-1")
+
+    assert response.status_code == 409
+    assert "never answered: check whether it took effect" in response.json()["detail"]
+    assert Payment.objects.count() == 1
+
+
 def test_a_refused_request_keeps_nothing_so_it_can_be_fixed_and_retried(cashier, customer):
     tomorrow = (timezone.localdate() + timedelta(days=1)).isoformat()
     refused = post(cashier, payment(customer, received_on=tomorrow), "pay-1")
