@@ -7,6 +7,7 @@ is added here once, so the schema is complete without each view repeating it.
 
 from drf_spectacular.plumbing import build_basic_type
 from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse
 
 ERROR = {
     "type": "object",
@@ -52,6 +53,18 @@ IDEMPOTENCY_KEY = {
 }
 
 
+# What views say of their own refusals; the body is the Error schema, which the hook adds.
+DENIED = OpenApiResponse(description="Not logged in, or without the permission this needs.")
+REFUSED = OpenApiResponse(
+    description="Refused, nothing changed; fields names each field at fault by its path in the "
+    "request, e.g. lines[1].unit_price."
+)
+
+
+def not_found(what: str) -> OpenApiResponse:
+    return OpenApiResponse(description=f"No {what} has this id (or the caller may not see it).")
+
+
 def _error_response(description: str) -> dict:
     return {"description": description, "content": {"application/json": {"schema": REF}}}
 
@@ -76,4 +89,8 @@ def error_responses(result, generator, request, public):
                     parameters.append(IDEMPOTENCY_KEY)
             for status, description in extra.items():
                 responses.setdefault(status, _error_response(description))
+            for status, response in responses.items():
+                # A view's own refusals say why in words; their body is the one error shape.
+                if str(status).startswith("4") and "content" not in response:
+                    response["content"] = {"application/json": {"schema": REF}}
     return result

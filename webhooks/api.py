@@ -19,18 +19,11 @@ from rest_framework.viewsets import GenericViewSet, ModelViewSet
 
 from rms.api import PagePagination, StableOrderingFilter
 from rms.api_permissions import ModelPermissions
+from rms.api_schema import DENIED, REFUSED, not_found
 from webhooks.models import EVENT_CHOICES, EventType, WebhookDelivery, WebhookEndpoint
 from webhooks.services import deliveries_redeliver, endpoint_rotate_secret, endpoint_send_test
 
 TAGS = ["webhooks"]
-DENIED = OpenApiResponse(description="Not logged in, or without the permission this needs.")
-REFUSED = OpenApiResponse(description="Refused, nothing changed; the body names the field.")
-
-
-def _not_found(what: str) -> OpenApiResponse:
-    return OpenApiResponse(description=f"No {what} has this id.")
-
-
 # --- Serializers ---------------------------------------------------------------------------
 
 OTHER_FIELDS = [
@@ -151,7 +144,7 @@ class ActionPermissions(ModelPermissions):
             200: WebhookEndpointSerializer,
             401: DENIED,
             403: DENIED,
-            404: _not_found("endpoint"),
+            404: not_found("endpoint"),
         },
     ),
     create=extend_schema(
@@ -167,7 +160,7 @@ class ActionPermissions(ModelPermissions):
             400: REFUSED,
             401: DENIED,
             403: DENIED,
-            404: _not_found("endpoint"),
+            404: not_found("endpoint"),
         },
     ),
     partial_update=extend_schema(
@@ -177,12 +170,12 @@ class ActionPermissions(ModelPermissions):
             400: REFUSED,
             401: DENIED,
             403: DENIED,
-            404: _not_found("endpoint"),
+            404: not_found("endpoint"),
         },
     ),
     destroy=extend_schema(
         summary="Delete an endpoint and its delivery log",
-        responses={204: None, 401: DENIED, 403: DENIED, 404: _not_found("endpoint")},
+        responses={204: None, 401: DENIED, 403: DENIED, 404: not_found("endpoint")},
     ),
 )
 class WebhookEndpointViewSet(ModelViewSet):
@@ -208,7 +201,7 @@ class WebhookEndpointViewSet(ModelViewSet):
             200: WebhookEndpointSerializer,
             401: DENIED,
             403: DENIED,
-            404: _not_found("endpoint"),
+            404: not_found("endpoint"),
         },
     )
     @action(detail=True, methods=["post"], url_path="rotate-secret")
@@ -225,7 +218,7 @@ class WebhookEndpointViewSet(ModelViewSet):
             202: TestEventSerializer,
             401: DENIED,
             403: DENIED,
-            404: _not_found("endpoint"),
+            404: not_found("endpoint"),
         },
     )
     @action(detail=True, methods=["post"])
@@ -264,7 +257,7 @@ class WebhookDeliveryFilter(filters.FilterSet):
             200: WebhookDeliverySerializer,
             401: DENIED,
             403: DENIED,
-            404: _not_found("delivery"),
+            404: not_found("delivery"),
         },
     ),
 )
@@ -288,7 +281,7 @@ class WebhookDeliveryViewSet(ListModelMixin, RetrieveModelMixin, GenericViewSet)
             202: RedeliveryQueuedSerializer,
             401: DENIED,
             403: DENIED,
-            404: _not_found("delivery"),
+            404: not_found("delivery"),
         },
     )
     @action(detail=True, methods=["post"])

@@ -7,6 +7,7 @@ from rest_framework.negotiation import DefaultContentNegotiation
 
 from rms.api import MoneySerializer, money_data
 from rms.api_permissions import ModelPermissions
+from rms.api_schema import DENIED, REFUSED, not_found
 
 
 class ActionPermissions(ModelPermissions):
@@ -52,18 +53,7 @@ class PDFNegotiation(DefaultContentNegotiation):
         return renderers[0], renderers[0].media_type
 
 
-DENIED = OpenApiResponse(description="Not logged in, or without the permission this needs.")
-REFUSED = OpenApiResponse(
-    description="Refused, nothing changed; the body names the field at fault in the API's "
-    "error shape."
-)
-
-
 DENIALS = {401: DENIED, 403: DENIED}
-
-
-def not_found(what: str) -> OpenApiResponse:
-    return OpenApiResponse(description=f"No {what} has this id (or the caller may not see it).")
 
 
 def list_responses(serializer) -> dict:

@@ -55,6 +55,7 @@ from rms.api import (
     StableOrderingFilter,
 )
 from rms.api_permissions import ModelPermissions
+from rms.api_schema import DENIED
 
 T = TypeVar("T")
 TAGS = ["milestones"]
@@ -353,11 +354,10 @@ class MilestonePermissions(ModelPermissions):
 
 MILESTONE_QUERYSET = Milestone.objects.select_related("line__contract__customer")
 REFUSED = OpenApiResponse(
-    description="The milestone cannot take this step now; the body names the field at fault, "
+    description="The milestone cannot take this step now; fields names the field at fault, "
     'e.g. {"status": ["Milestone \'Design\' was already achieved on 2026-03-10."]}.'
 )
 NOT_FOUND = OpenApiResponse(description="No milestone has this id.")
-DENIED = OpenApiResponse(description="Not logged in, or without the permission this needs.")
 ACTION_RESPONSES = {
     200: MilestoneSerializer,
     400: REFUSED,

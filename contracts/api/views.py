@@ -34,22 +34,14 @@ from contracts.models import Contract, ContractLine, Customer, Product
 from contracts.services import contract_activate
 from rms.api import PagePagination, StableOrderingFilter
 from rms.api_permissions import ModelPermissions
+from rms.api_schema import DENIED, REFUSED, not_found
 
 FILTER_BACKENDS = [filters.DjangoFilterBackend, StableOrderingFilter]
-DENIED = OpenApiResponse(description="Not logged in, or without the permission this needs.")
-REFUSED = OpenApiResponse(
-    description="Refused, nothing changed: the body names each field at fault, nested ones by "
-    'their path, e.g. {"fields": {"lines[1].unit_price": ["This contract is in USD; ..."]}}.'
-)
-
-
-def _not_found(what: str) -> OpenApiResponse:
-    return OpenApiResponse(description=f"No {what} has this id.")
 
 
 def _responses(ok: type[Serializer], what: str) -> dict:
     """The answers of a change of one row: the row as read back, or a refusal or denial."""
-    return {200: ok, 400: REFUSED, 401: DENIED, 403: DENIED, 404: _not_found(what)}
+    return {200: ok, 400: REFUSED, 401: DENIED, 403: DENIED, 404: not_found(what)}
 
 
 def _created_responses(ok: type[Serializer]) -> dict:
@@ -57,7 +49,7 @@ def _created_responses(ok: type[Serializer]) -> dict:
 
 
 def _read_responses(ok: type[Serializer], what: str) -> dict:
-    return {200: ok, 401: DENIED, 403: DENIED, 404: _not_found(what)}
+    return {200: ok, 401: DENIED, 403: DENIED, 404: not_found(what)}
 
 
 def _list_responses(ok: type[Serializer]) -> dict:
