@@ -2,6 +2,7 @@
 ordering and id filters."""
 
 import codecs
+from datetime import UTC
 from decimal import Decimal
 
 from django import forms
@@ -184,3 +185,23 @@ class MoneyInputSerializer(MoneySerializer):
                 }
             )
         return Money(amount, currency)
+
+
+class UtcDateTimeRangeFilter(filters.IsoDateTimeFromToRangeFilter):
+    """A from-to range of ISO 8601 instants, compared in UTC.
+
+    ISO 8601 allows UTC offsets up to ±23:59 and PostgreSQL stores only ±15:59, so an instant
+    sent as 04:28+23:31 would fail the query; in UTC it is the same instant and always fits.
+    """
+
+    def filter(self, qs, value):
+        if value:
+            try:
+                value = slice(
+                    *(bound and bound.astimezone(UTC) for bound in (value.start, value.stop))
+                )
+            except OverflowError as error:
+                raise ValidationError(
+                    {self.field_name: ["Outside the years 1 to 9999."]}
+                ) from error
+        return super().filter(qs, value)

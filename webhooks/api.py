@@ -17,7 +17,7 @@ from rest_framework.response import Response
 from rest_framework.serializers import as_serializer_error
 from rest_framework.viewsets import GenericViewSet, ModelViewSet
 
-from rms.api import PagePagination, StableOrderingFilter
+from rms.api import PagePagination, StableOrderingFilter, UtcDateTimeRangeFilter
 from rms.api_permissions import ModelPermissions
 from rms.api_schema import DENIED, REFUSED, not_found
 from webhooks.models import EVENT_CHOICES, EventType, WebhookDelivery, WebhookEndpoint
@@ -230,7 +230,7 @@ class WebhookEndpointViewSet(ModelViewSet):
 class WebhookDeliveryFilter(filters.FilterSet):
     status = filters.MultipleChoiceFilter(choices=WebhookDelivery.Status.choices)
     event_type = filters.MultipleChoiceFilter(field_name="event__type", choices=EVENT_CHOICES)
-    created_at = filters.IsoDateTimeFromToRangeFilter(
+    created_at = UtcDateTimeRangeFilter(
         help_text="From created_at_after to created_at_before, both included (ISO 8601)."
     )
 

@@ -31,7 +31,13 @@ from billing.api.serializers import (
 )
 from billing.models import UsageRecord
 from billing.usage import UsageStatus, usage_records_ingest
-from rms.api import DecimalJSONParser, IdFilter, PagePagination, StableOrderingFilter
+from rms.api import (
+    DecimalJSONParser,
+    IdFilter,
+    PagePagination,
+    StableOrderingFilter,
+    UtcDateTimeRangeFilter,
+)
 from rms.api_permissions import ModelPermissions
 
 TAGS = ["usage"]
@@ -44,7 +50,7 @@ KEPT = {UsageStatus.ACCEPTED, UsageStatus.DUPLICATE}
 
 
 class UsageRecordFilter(filters.FilterSet):
-    occurred_at = filters.IsoDateTimeFromToRangeFilter(
+    occurred_at = UtcDateTimeRangeFilter(
         help_text="From occurred_at_after to occurred_at_before, both included (ISO 8601)."
     )
     contract = IdFilter(field_name="line__contract", help_text="Contract id.")

@@ -292,3 +292,15 @@ def test_listing_queries_do_not_grow_with_the_page(token_client, stored):
 
     assert response.json()["count"] == 32
     assert len(many) == len(few)
+
+
+def test_an_instant_with_any_iso_offset_filters_as_the_same_utc_instant(token_client, stored):
+    reader = token_client("view_usagerecord", "view_usagerecord")
+
+    # 2026-03-05T00:00Z written with an offset PostgreSQL cannot store (beyond ±15:59).
+    at_mar = reader.get(URL, {"occurred_at_before": "2026-03-05T23:30:00+23:30"})
+    past_the_calendar = reader.get(URL, {"occurred_at_before": "9999-12-31T23:00:00-05:00"})
+
+    assert keys(at_mar) == ["mar"]
+    assert past_the_calendar.status_code == 400
+    assert list(past_the_calendar.json()["fields"]) == ["occurred_at"]
