@@ -17,7 +17,9 @@ the live table into the historical one in one ``INSERT ... SELECT`` per batch.
 """
 
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -123,8 +125,28 @@ def _background_via() -> str:
     return "system"
 
 
+_acting: ContextVar[Actor | None] = ContextVar("rms_audit_acting", default=None)
+
+
+@contextmanager
+def acting_as(*, user: Any, via: str) -> Iterator[None]:
+    """Record the changes made inside as ``user``'s, come in through ``via``.
+
+    For work done on someone's behalf outside their request: an import job's worker records
+    the rows as the uploader's, "import <file>", not as an anonymous task's.
+    """
+    token = _acting.set(Actor(user=user, via=via[:150]))
+    try:
+        yield
+    finally:
+        _acting.reset(token)
+
+
 def current_actor() -> Actor:
     """Return the user and the door of the change being made now (request, task, command)."""
+    acting = _acting.get()
+    if acting is not None:
+        return acting
     request = getattr(HistoricalRecords.context, "request", None)
     if request is None:
         return Actor(user=None, via=_background_via())

@@ -58,6 +58,7 @@ INSTALLED_APPS = [
     "billing",
     "revenue",
     "webhooks",
+    "imports",
     # Last: its post_migrate sets the role groups' permissions, once every app has made its own.
     "integrations",
 ]
@@ -205,6 +206,9 @@ CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://")}
 
 # How long a create's response is kept for a retry with the same Idempotency-Key.
 RMS_IDEMPOTENCY_DAYS = env.int("RMS_IDEMPOTENCY_DAYS", default=7)
+
+# CSV imports: the largest file accepted, in MB (a 50 MB file is about 250,000 contract lines).
+RMS_IMPORT_MAX_MB = env.int("RMS_IMPORT_MAX_MB", default=100)
 
 # The audit trail is a record, not an undo: the admin shows past versions but never restores one.
 SIMPLE_HISTORY_REVERT_DISABLED = True

@@ -14,63 +14,16 @@ from collections.abc import Iterable, Sequence
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
-from django.db import IntegrityError, router, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Model
 
 from contracts.models import BillingContact, Contract, ContractLine, Customer, Product
 from contracts.services import HoldKind, contract_terms_announce, hold_set
+from contracts.validation import Errors, nested, row_errors
 
-Errors = dict[str, list[str]]
-
-# Constraints about one field: their refusal names it, where Django would blame the whole row.
-CONSTRAINT_FIELDS = {
-    "billing_contact_unique_email_per_customer": "email",
-    "product_ssp_not_negative": "ssp",
-    "contract_end_not_before_start": "end_date",
-    "contract_has_end_unless_evergreen": "end_date",
-    "contract_not_to_exceed_in_currency_and_not_negative": "not_to_exceed",
-    "contract_cost_budget_in_currency_and_not_negative": "cost_budget",
-    "contract_line_unique_sequence": "sequence",
-    "contract_line_quantity_positive": "quantity",
-    "contract_line_unit_price_not_negative": "unit_price",
-    "contract_line_ssp_not_negative": "ssp_override",
-    "contract_line_service_end_not_before_start": "service_end",
-    "contract_line_calendar_billing_has_day": "bill_day",
-    "contract_line_one_time_terms": "one_time_trigger",
-    "contract_line_milestone_has_value": "unit_price",
-}
 # Line fields that no two lines of a contract (sequence) or of the book (key) may share.
 UNIQUE_ON_LINES = ("sequence", "subscription_key")
 CONCURRENT = "Another change to these records was saved at the same moment; send the request again."
-
-
-def row_errors(row: Model, *, exclude: Iterable[str] = ()) -> Errors:
-    """Return what ``full_clean`` refuses in ``row``, by field; empty when the row is valid."""
-    exclude = set(exclude)
-    errors: Errors = {}
-    try:
-        row.full_clean(exclude=exclude, validate_constraints=False)
-    except ValidationError as error:
-        errors = {field: list(messages) for field, messages in error.message_dict.items()}
-    # As full_clean does, but naming the field of a one-field constraint (see CONSTRAINT_FIELDS)
-    # and skipping those that involve a field already refused.
-    using = router.db_for_write(type(row), instance=row)
-    for model, constraints in row.get_constraints():
-        for constraint in constraints:
-            try:
-                constraint.validate(model, row, exclude=exclude | set(errors), using=using)
-            except ValidationError as error:
-                field = CONSTRAINT_FIELDS.get(constraint.name, NON_FIELD_ERRORS)
-                errors.setdefault(field, []).extend(error.messages)
-    return errors
-
-
-def nested(prefix: str, errors: Errors) -> Errors:
-    """Name a nested row's errors by their path: ``lines[1].unit_price``, ``lines[1]``."""
-    return {
-        prefix if field == NON_FIELD_ERRORS else f"{prefix}.{field}": messages
-        for field, messages in errors.items()
-    }
 
 
 def _refuse(errors: Errors) -> None:

@@ -1,0 +1,1 @@
+"""CSV layouts of the contracts app: customers, products, contracts with lines, milestones."""

@@ -1,0 +1,383 @@
+"""Contracts with their lines: one row per line, the contract's columns repeated on each.
+
+A contract is found by ``contract_number`` and a line by the contract and ``line_sequence``;
+rows update what they find and create what they do not, and lines of a stored contract that the
+file does not mention stay as they are. The contract's columns must agree on every row of the
+contract. Every row is checked as the admin's forms check a contract and its lines (field
+rules, ``clean()``, check constraints; ``contracts.validation``), with the customer, products
+and users looked up once per chunk. After the import commits, billing and revenue follow the
+new terms of each contract touched, in chunked background tasks.
+"""
+
+from collections import defaultdict
+from collections.abc import Iterator
+
+from django.contrib.auth import get_user_model
+from django.db import models, transaction
+from django.utils import timezone
+
+from contracts.models import (
+    BillDayMode,
+    BillingModel,
+    BillTiming,
+    Contract,
+    ContractLine,
+    Customer,
+    OneTimeTrigger,
+    Product,
+    RevenuePolicy,
+)
+from contracts.validation import row_errors
+from imports import cells
+from imports.engine import Column, Layout, Row, Status
+from imports.objects import assign, by, cell, changed_fields, money, snapshot
+from rms.audit import history_record_bulk
+from rms.money import CURRENCY_CODES
+
+# Columns read into a field of the same meaning: column -> field.
+CONTRACT_FIELDS = {
+    "title": "title",
+    "status": "status",
+    "signed_date": "signed_date",
+    "start_date": "start_date",
+    "end_date": "end_date",
+    "evergreen": "evergreen",
+    "milestone_approval": "milestone_approval",
+    "milestones_in_order": "milestones_in_order",
+}
+CONTRACT_MONEY = {"not_to_exceed": "not_to_exceed", "cost_budget": "cost_budget"}
+CONTRACT_USERS = {"finance_owner": "finance_owner", "project_manager": "project_manager"}
+LINE_FIELDS = {
+    "description": "description",
+    "billing_model": "billing_model",
+    "quantity": "quantity",
+    "service_start": "service_start",
+    "service_end": "service_end",
+    "revenue_policy": "revenue_policy_override",
+    "interval_months": "interval_months",
+    "bill_timing": "bill_timing",
+    "bill_day_mode": "bill_day_mode",
+    "bill_day": "bill_day",
+    "one_time_trigger": "one_time_trigger",
+    "subscription_key": "subscription_key",
+}
+LINE_MONEY = {"unit_price": "unit_price", "ssp_override": "ssp_override"}
+CONTRACT_COLUMNS = [
+    "contract_number",
+    "customer_number",
+    "currency",
+    *CONTRACT_FIELDS,
+    *CONTRACT_MONEY,
+    *CONTRACT_USERS,
+]
+# A model field's errors are shown under the column it is read from.
+COLUMN_OF_CONTRACT = {
+    "number": "contract_number",
+    "customer": "customer_number",
+    "currency": "currency",
+    **{f: c for c, f in {**CONTRACT_FIELDS, **CONTRACT_MONEY, **CONTRACT_USERS}.items()},
+}
+COLUMN_OF_LINE = {
+    "sequence": "line_sequence",
+    "product": "sku",
+    **{f: c for c, f in {**LINE_FIELDS, **LINE_MONEY}.items()},
+}
+# Background work after an import: contracts per task that re-derives schedules and revenue.
+FOLLOW_UP_CHUNK = 200
+
+
+def _users(usernames: set[str]) -> dict[str, models.Model]:
+    User = get_user_model()
+    return by(User.objects.filter(username__in=usernames), "username")
+
+
+class ContractsLayout(Layout):
+    name = "contracts"
+    title = "Contracts with their lines"
+    model = Contract
+    key = ("contract_number", "line_sequence")
+    group = ("contract_number",)
+    group_label = "contract"
+    columns = (
+        Column("contract_number", cells.text(32), required=True, help="The contract's number."),
+        Column("customer_number", cells.text(32), required=True, help="The customer's account."),
+        Column("currency", cells.currency(CURRENCY_CODES), help="Empty: the customer's."),
+        Column("title", cells.text(255)),
+        Column("status", cells.choice(Contract.Status.values), help="Empty on a new one: draft."),
+        Column("signed_date", cells.iso_date, help="Booking date, YYYY-MM-DD."),
+        Column("start_date", cells.iso_date, required=True, help="YYYY-MM-DD."),
+        Column("end_date", cells.iso_date, help="Empty when evergreen."),
+        Column("evergreen", cells.boolean, help="true when the contract has no end."),
+        Column("not_to_exceed", cells.decimal(not_negative=True), help="Billing cap."),
+        Column("cost_budget", cells.decimal(not_negative=True)),
+        Column("milestone_approval", cells.boolean),
+        Column("milestones_in_order", cells.boolean),
+        Column("finance_owner", cells.text(150), help="Username."),
+        Column("project_manager", cells.text(150), help="Username."),
+        Column("line_sequence", cells.integer(low=1, high=32767), required=True, help="1, 2, 3…"),
+        Column("sku", cells.text(64), required=True, help="The product's SKU."),
+        Column("description", cells.text(255)),
+        Column(
+            "billing_model",
+            cells.choice(BillingModel.values),
+            help="Empty: the product's default.",
+        ),
+        Column("quantity", cells.decimal(positive=True), help="Empty on a new line: 1."),
+        Column("unit_price", cells.decimal(not_negative=True), help="Per unit and period."),
+        Column("service_start", cells.iso_date, help="Empty: the contract's start."),
+        Column("service_end", cells.iso_date, help="Empty: the contract's end."),
+        Column("ssp_override", cells.decimal(not_negative=True)),
+        Column("revenue_policy", cells.choice(RevenuePolicy.values), help="Empty: product's."),
+        Column("interval_months", cells.integer(low=1, high=120), help="Subscriptions."),
+        Column("bill_timing", cells.choice(BillTiming.values)),
+        Column("bill_day_mode", cells.choice(BillDayMode.values)),
+        Column("bill_day", cells.integer(low=1, high=31)),
+        Column("one_time_trigger", cells.choice(OneTimeTrigger.values)),
+        Column("subscription_key", cells.text(64), help="Usage lines: the metering key."),
+    )
+
+    def __init__(self) -> None:
+        super().__init__()
+        # The first row of each contract and its contract columns, to hold later rows to them.
+        self._contracts_seen: dict[str, tuple[int, tuple]] = {}
+        self._keys_seen: dict[str, int] = {}
+
+    # --- Import ------------------------------------------------------------------------
+
+    def write(self, rows: list[Row]) -> None:
+        groups: dict[str, list[Row]] = defaultdict(list)
+        for row in rows:
+            if self._agrees_with_first_row(row):
+                groups[row.values["contract_number"]].append(row)
+        found = _Lookups(groups)
+        contracts = _Changes()
+        lines = _Changes()
+        for group in groups.values():
+            contract = self._contract(group[0], found, contracts)
+            if contract is None:
+                for row in group[1:]:
+                    first = group[0].number
+                    row.refuse("", f"not imported: the contract on row {first} has errors.")
+                continue
+            for row in group:
+                self._line(row, contract, found, lines)
+                if row.errors:
+                    continue
+                # A line kept as it was still counts as updated when its contract changed.
+                row.status = lines.status_of(row)
+                if row.status == Status.UNCHANGED:
+                    row.status = min(contracts.status_of(group[0]), Status.UPDATED, key=_rank)
+        self._save(contracts, lines)
+
+    def _agrees_with_first_row(self, row: Row) -> bool:
+        """Hold a contract's later rows to the contract columns of its first row."""
+        number = row.values["contract_number"]
+        signature = tuple(row.source.cells.get(c, "").strip() for c in CONTRACT_COLUMNS)
+        first, expected = self._contracts_seen.setdefault(number, (row.number, signature))
+        if first == row.number or signature == expected:
+            return True
+        for column, mine, theirs in zip(CONTRACT_COLUMNS, signature, expected, strict=True):
+            if mine != theirs:
+                row.refuse(
+                    column,
+                    f"{mine or '(empty)'} differs from {theirs or '(empty)'} on row {first}, "
+                    f"the first row of contract {number}; a contract's columns must agree.",
+                )
+        return False
+
+    def _contract(self, row: Row, found: "_Lookups", changes: "_Changes") -> Contract | None:
+        """Build or update the row's contract; refuse the row and return None if it is bad."""
+        number = row.values["contract_number"]
+        contract = found.contracts.get(number)
+        new = contract is None
+        contract = contract or Contract(number=number)
+        before = snapshot(contract)
+        customer = found.customers.get(row.values["customer_number"])
+        if customer is None:
+            row.refuse(
+                "customer_number",
+                f"no customer has account number {row.values['customer_number']}.",
+            )
+            return None
+        contract.customer = customer
+        currency = row.values.get("currency") if row.present("currency") else None
+        if currency or new:
+            contract.currency = currency or contract.currency or customer.currency
+        for column, name in CONTRACT_FIELDS.items():
+            if row.present(column):
+                assign(contract, name, row.values[column], new=new)
+        for column, name in CONTRACT_MONEY.items():
+            if row.present(column):
+                setattr(contract, name, money(row.values[column], contract.currency))
+        for column, name in CONTRACT_USERS.items():
+            if row.present(column):
+                username = row.values[column]
+                user = found.users.get(username) if username else None
+                if username and user is None:
+                    row.refuse(column, f"no user has the username {username}.")
+                setattr(contract, name, user)
+        errors = row_errors(
+            contract, exclude={"customer", "finance_owner", "project_manager"}, unique=False
+        )
+        row.refuse_all(errors, COLUMN_OF_CONTRACT)
+        if row.errors:
+            return None
+        changes.add(contract, row, new=new, changed=changed_fields(contract, before))
+        return contract
+
+    def _line(self, row: Row, contract: Contract, found: "_Lookups", changes: "_Changes") -> None:
+        sequence = row.values["line_sequence"]
+        line = found.lines.get((contract.pk, sequence)) if contract.pk else None
+        new = line is None
+        line = line or ContractLine(sequence=sequence)
+        before = snapshot(line)
+        line.contract = contract
+        product = found.products.get(row.values["sku"])
+        if product is None:
+            row.refuse("sku", f"no product has the SKU {row.values['sku']}.")
+            return
+        line.product = product
+        for column, name in LINE_FIELDS.items():
+            if row.present(column):
+                assign(line, name, row.values[column], new=new)
+        for column, name in LINE_MONEY.items():
+            if row.present(column):
+                setattr(line, name, money(row.values[column], contract.currency))
+        if not line.billing_model:
+            line.billing_model = product.default_billing_model
+        if new:
+            line.service_start = line.service_start or contract.start_date
+        self._check_subscription_key(row, line, contract, found)
+        row.refuse_all(
+            row_errors(line, exclude={"contract", "product"}, unique=False), COLUMN_OF_LINE
+        )
+        if not row.errors:
+            changes.add(line, row, new=new, changed=changed_fields(line, before))
+
+    def _check_subscription_key(self, row, line, contract, found) -> None:
+        key = line.subscription_key
+        if not key:
+            line.subscription_key = None  # unique, so "no key" is NULL, never ""
+            return
+        first = self._keys_seen.setdefault(key, row.number)
+        if first != row.number:
+            row.refuse("subscription_key", f"{key} is the key of the line on row {first} too.")
+        owner = found.keys.get(key)
+        if owner is not None and owner != (contract.pk, line.sequence):
+            row.refuse("subscription_key", f"{key} is the key of another contract line already.")
+
+    def _save(self, contracts: "_Changes", lines: "_Changes") -> None:
+        now = timezone.now()
+        for contract in contracts.updated:
+            contract.updated_at = now
+        with transaction.atomic():
+            contracts.write(Contract, extra=["updated_at"])
+            for line in lines.created:
+                line.contract_id = line.contract.pk
+            lines.write(ContractLine)
+        self.touched.update(c.pk for c in [*contracts.created, *contracts.updated])
+        self.touched.update(line.contract_id for line in [*lines.created, *lines.updated])
+
+    def after_commit(self) -> None:
+        from contracts.tasks import contracts_follow_terms_task
+
+        ids = sorted(self.touched)
+        for start in range(0, len(ids), FOLLOW_UP_CHUNK):
+            contracts_follow_terms_task.delay(ids[start : start + FOLLOW_UP_CHUNK])
+
+    # --- Export ------------------------------------------------------------------------
+
+    def export_rows(self, queryset: models.QuerySet) -> Iterator[dict[str, str]]:
+        contracts = queryset.select_related(
+            "customer", "finance_owner", "project_manager"
+        ).prefetch_related(
+            models.Prefetch(
+                "lines",
+                queryset=ContractLine.objects.select_related("product").order_by("sequence"),
+            )
+        )
+        for contract in contracts.order_by("number").iterator(chunk_size=500):
+            head = {
+                "contract_number": contract.number,
+                "customer_number": contract.customer.number,
+                "currency": contract.currency,
+                **{c: cell(getattr(contract, f)) for c, f in CONTRACT_FIELDS.items()},
+                **{c: cell(getattr(contract, f)) for c, f in CONTRACT_MONEY.items()},
+                **{
+                    c: getattr(contract, f).get_username() if getattr(contract, f) else ""
+                    for c, f in CONTRACT_USERS.items()
+                },
+            }
+            for line in contract.lines.all():
+                yield {
+                    **head,
+                    "line_sequence": str(line.sequence),
+                    "sku": line.product.sku,
+                    **{c: cell(getattr(line, f)) for c, f in LINE_FIELDS.items()},
+                    **{c: cell(getattr(line, f)) for c, f in LINE_MONEY.items()},
+                }
+
+
+def _rank(status: Status) -> int:
+    return [Status.UNCHANGED, Status.UPDATED, Status.NEW].index(status)
+
+
+class _Lookups:
+    """What a chunk refers to, read with one query per kind."""
+
+    def __init__(self, groups: dict[str, list[Row]]) -> None:
+        rows = [row for group in groups.values() for row in group]
+        self.customers = by(
+            Customer.objects.filter(number__in={r.values["customer_number"] for r in rows}),
+            "number",
+        )
+        self.products = by(Product.objects.filter(sku__in={r.values["sku"] for r in rows}), "sku")
+        usernames = {r.values.get(c) for r in rows for c in CONTRACT_USERS} - {None}
+        self.users = _users(usernames) if usernames else {}
+        self.contracts = by(Contract.objects.filter(number__in=groups), "number")
+        self.lines = {
+            (line.contract_id, line.sequence): line
+            for line in ContractLine.objects.filter(
+                contract__in=self.contracts.values(),
+                sequence__in={r.values["line_sequence"] for r in rows},
+            )
+        }
+        keys = {r.values.get("subscription_key") for r in rows} - {None}
+        self.keys = {
+            key: (contract_id, sequence)
+            for key, contract_id, sequence in ContractLine.objects.filter(
+                subscription_key__in=keys
+            ).values_list("subscription_key", "contract_id", "sequence")
+        }
+
+
+class _Changes:
+    """The rows a chunk creates or changes, and the fields that changed, for bulk writes."""
+
+    def __init__(self) -> None:
+        self.created: list[models.Model] = []
+        self.updated: list[models.Model] = []
+        self.fields: set[str] = set()
+        self._status: dict[int, Status] = {}
+
+    def add(self, obj: models.Model, row: Row, *, new: bool, changed: list[str]) -> None:
+        if new:
+            self.created.append(obj)
+            self._status[row.number] = Status.NEW
+        elif changed:
+            self.updated.append(obj)
+            self.fields.update(changed)
+            self._status[row.number] = Status.UPDATED
+        else:
+            self._status[row.number] = Status.UNCHANGED
+
+    def status_of(self, row: Row) -> Status:
+        return self._status[row.number]
+
+    def write(self, model: type[models.Model], *, extra: list[str] = ()) -> None:
+        if self.created:
+            model.objects.bulk_create(self.created)
+            history_record_bulk(model, self.created, history_type="+")
+        if self.updated:
+            model.objects.bulk_update(self.updated, sorted({*self.fields, *extra}))
+            history_record_bulk(model, self.updated, history_type="~")

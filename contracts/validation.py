@@ -1,0 +1,77 @@
+"""Check a customer, product, contract or line the way the admin's forms do, naming each fault.
+
+Shared by every entry point that writes these rows in bulk or from outside (the API, CSV
+imports): each reports every problem at once, by field, before anything is saved. Check
+constraints are evaluated in Python (``rms.constraints``), so checking a row costs no query; the
+database still enforces them on save.
+"""
+
+from collections.abc import Iterable
+
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+from django.db import router
+from django.db.models import Model, UniqueConstraint
+
+from rms.constraints import check_constraint_errors
+
+Errors = dict[str, list[str]]
+
+# Constraints about one field: their refusal names it, where Django would blame the whole row.
+CONSTRAINT_FIELDS = {
+    "billing_contact_unique_email_per_customer": "email",
+    "product_ssp_not_negative": "ssp",
+    "contract_end_not_before_start": "end_date",
+    "contract_has_end_unless_evergreen": "end_date",
+    "contract_not_to_exceed_in_currency_and_not_negative": "not_to_exceed",
+    "contract_cost_budget_in_currency_and_not_negative": "cost_budget",
+    "contract_line_unique_sequence": "sequence",
+    "contract_line_quantity_positive": "quantity",
+    "contract_line_unit_price_not_negative": "unit_price",
+    "contract_line_ssp_not_negative": "ssp_override",
+    "contract_line_service_end_not_before_start": "service_end",
+    "contract_line_calendar_billing_has_day": "bill_day",
+    "contract_line_one_time_terms": "one_time_trigger",
+    "contract_line_milestone_has_value": "unit_price",
+    "milestone_amount_not_negative": "amount",
+}
+
+
+def row_errors(row: Model, *, exclude: Iterable[str] = (), unique: bool = True) -> Errors:
+    """Return what ``full_clean`` refuses in ``row``, by field; empty when the row is valid.
+
+    As ``full_clean`` does, but naming the field of a one-field constraint (see
+    ``CONSTRAINT_FIELDS``) and skipping constraints that involve a field already refused.
+    ``unique=False`` leaves uniqueness to a caller that checks a whole batch at once (an import
+    looks its keys up in one query per chunk, not one per row).
+    """
+    exclude = set(exclude)
+    errors: Errors = {}
+    try:
+        row.full_clean(exclude=exclude, validate_unique=unique, validate_constraints=False)
+    except ValidationError as error:
+        errors = {field: list(messages) for field, messages in error.message_dict.items()}
+    using = router.db_for_write(type(row), instance=row)
+    found = check_constraint_errors(
+        row, exclude=exclude | set(errors), using=using, field_of=CONSTRAINT_FIELDS
+    )
+    for field, messages in found.items():
+        errors.setdefault(field, []).extend(messages)
+    if unique:
+        for model, constraints in row.get_constraints():
+            for constraint in constraints:
+                if not isinstance(constraint, UniqueConstraint):
+                    continue
+                try:
+                    constraint.validate(model, row, exclude=exclude | set(errors), using=using)
+                except ValidationError as error:
+                    field = CONSTRAINT_FIELDS.get(constraint.name, NON_FIELD_ERRORS)
+                    errors.setdefault(field, []).extend(error.messages)
+    return errors
+
+
+def nested(prefix: str, errors: Errors) -> Errors:
+    """Name a nested row's errors by their path: ``lines[1].unit_price``, ``lines[1]``."""
+    return {
+        prefix if field == NON_FIELD_ERRORS else f"{prefix}.{field}": messages
+        for field, messages in errors.items()
+    }
