@@ -19,6 +19,7 @@ from django.conf import settings
 
 DELIMITERS = ",;\t|"
 FALLBACK_ENCODING = "cp1252"
+UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
 # Bytes read to decide the encoding: enough to reach past a header and a few rows of accents.
 SNIFF_BYTES = 1 << 20
 
@@ -41,26 +42,33 @@ def max_bytes() -> int:
     return settings.RMS_IMPORT_MAX_MB * 1024 * 1024
 
 
-def decode(data: bytes) -> tuple[str, str]:
-    """Return the text of ``data`` and the encoding it was read in."""
+def detect_encoding(data: bytes) -> str:
+    """Return the encoding to read ``data`` in, or refuse a file that is not text or too big.
+
+    UTF-8 is checked incrementally, a megabyte at a time, so a 50 MB file is never held twice.
+    """
     if len(data) > max_bytes():
         raise FileError(
             f"The file is {len(data) / 1024 / 1024:.1f} MB; files up to "
             f"{settings.RMS_IMPORT_MAX_MB} MB are accepted. Split it and import each part."
         )
-    if b"\x00" in data[:SNIFF_BYTES]:
+    if b"\x00" in data[:SNIFF_BYTES] and not data.startswith(UTF16_BOMS):
         raise FileError(
             "This is not a text CSV file (it holds binary data): save it from your spreadsheet "
             "as 'CSV UTF-8 (comma delimited)'."
         )
     if data.startswith(codecs.BOM_UTF8):
-        return data[len(codecs.BOM_UTF8) :].decode("utf-8", errors="strict"), "utf-8-sig"
-    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        return data.decode("utf-16"), "utf-16"
+        return "utf-8-sig"
+    if data.startswith(UTF16_BOMS):
+        return "utf-16"
+    decoder = codecs.getincrementaldecoder("utf-8")()
     try:
-        return data.decode("utf-8"), "utf-8"
+        for start in range(0, len(data), SNIFF_BYTES):
+            decoder.decode(data[start : start + SNIFF_BYTES])
+        decoder.decode(b"", final=True)
     except UnicodeDecodeError:
-        return data.decode(FALLBACK_ENCODING, errors="replace"), FALLBACK_ENCODING
+        return FALLBACK_ENCODING
+    return "utf-8"
 
 
 def sniff_delimiter(header_line: str) -> str:
@@ -100,13 +108,16 @@ class CsvTable:
 
 def open_table(data: bytes, *, required: Sequence[str], optional: Sequence[str]) -> CsvTable:
     """Decode ``data``, check its header against the columns a layout takes, and return it."""
-    text, encoding = decode(data)
-    if not text.strip():
+    encoding = detect_encoding(data)
+    # Decoded as it is read: the file's text is never held whole beside its bytes.
+    stream = io.TextIOWrapper(io.BytesIO(data), encoding=encoding, errors="replace", newline="")
+    first_line = stream.readline()
+    if not first_line.strip():
         raise FileError("The file is empty: it needs a header row and at least one data row.")
-    first_line = text.split("\n", 1)[0]
+    stream.seek(0)
     delimiter = sniff_delimiter(first_line)
     # Rows are numbered by record, not by physical line; a quoted cell may hold line breaks.
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+    reader = csv.reader(stream, delimiter=delimiter, strict=True)
     try:
         header = [normalize(cell) for cell in next(reader)]
     except csv.Error as error:

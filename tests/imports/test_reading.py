@@ -87,3 +87,10 @@ def test_a_malformed_quote_names_its_row():
     table = open_table(b'number,name\nC-1,"Acme\n', required=REQUIRED, optional=())
     with pytest.raises(FileError, match="cannot be read"):
         list(table.rows())
+
+
+def test_excels_unicode_text_export_is_read():
+    """Excel's "Unicode Text" is UTF-16 with a byte-order mark, tab-separated."""
+    assert read("number\tname\nC-1\tÅland Oy\n".encode("utf-16")) == [
+        (2, {"number": "C-1", "name": "Åland Oy"})
+    ]
