@@ -155,7 +155,7 @@ def milestone_schedule_set(*, line: ContractLine, plans: list[MilestonePlan]) ->
         raise ValidationError(errors)
     kept, used = schedule_history(milestones, value.currency.code)
     history = [(m.amount, m.percent) for m in kept if m.status in HISTORY]
-    amounts = _amounts(value, history, [(p.amount, p.percent) for p in plans])
+    amounts = schedule_amounts(value, history, [(p.amount, p.percent) for p in plans])
     total = used + sum(amounts, Money(0, value.currency))
     if total != value:
         already = f" (of which {money_text(used)} already achieved)" if used else ""
@@ -182,7 +182,7 @@ def milestone_schedule_set(*, line: ContractLine, plans: list[MilestonePlan]) ->
     )
 
 
-def _amounts(
+def schedule_amounts(
     value: Money,
     history: list[tuple[Money, Decimal | None]],
     terms: list[tuple[Money | None, Decimal | None]],

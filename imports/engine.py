@@ -68,6 +68,8 @@ class Row:
     values: dict[str, Any]
     errors: list[tuple[str, str]] = field(default_factory=list)
     status: Status | None = None
+    # The first bad row of this row's group, when the group cannot be written (whole_groups).
+    blocked_by: int | None = None
 
     @property
     def number(self) -> int:
@@ -101,6 +103,10 @@ class Layout:
     group: ClassVar[tuple[str, ...]] = ()
     # What a group is, in a refusal: "this contract has errors on row 12".
     group_label: ClassVar[str] = "row"
+    # Whether a group is only checked whole (a schedule's sum): its rows that reach ``write``
+    # carry ``blocked_by`` when a row of the group was refused before it, so the layout checks
+    # each row on its own but neither checks nor writes the group.
+    whole_groups: ClassVar[bool] = False
     # Rows per chunk: each chunk costs a few lookups and one bulk write per table.
     chunk_size: ClassVar[int] = 2000
 
@@ -291,6 +297,8 @@ class _Pass:
             self._check_keys(chunk)
             for row in chunk:
                 self._hold_back(row)
+            if self.layout.whole_groups:
+                self._hold_back_group_mates(chunk)
             good = [row for row in chunk if not row.errors]
             if good:
                 self.layout.write(good)
@@ -302,6 +310,16 @@ class _Pass:
                 report._record(row)
             if progress is not None:
                 progress(report.rows)
+
+    def _hold_back_group_mates(self, chunk: list[Row]) -> None:
+        """Tell ``write`` which rows belong to a group with a row it will not see (bad cells)."""
+        first_bad: dict[tuple, int] = {}
+        for row in chunk:
+            if row.errors:
+                first_bad.setdefault(self._group(row), row.number)
+        for row in chunk:
+            if not row.errors:
+                row.blocked_by = first_bad.get(self._group(row))
 
     def _hold_back(self, row: Row) -> None:
         """Keep out a row of a group the first pass found bad, with the first pass's reason."""

@@ -14,6 +14,9 @@ from typing import Any
 from django.db import models
 from djmoney.money import Money
 
+from imports.engine import Row, Status
+from rms.audit import history_record_bulk
+
 # Kept out of change detection: they change by themselves on every save.
 AUTOMATIC = {"created_at", "updated_at"}
 
@@ -38,7 +41,9 @@ def assign(row: models.Model, name: str, value: Any, *, new: bool) -> None:
     """Set field ``name`` from a cell's value, following the module's rule for empty cells."""
     field = row._meta.get_field(name)
     if value is None and not field.null:
-        if isinstance(field, (models.CharField, models.TextField)):
+        if isinstance(field, (models.CharField, models.TextField)) and (
+            field.blank or not field.has_default()
+        ):
             value = ""
         elif new:
             value = field.get_default()
@@ -68,3 +73,39 @@ def cell(value: Any) -> str:
 
 def by(rows: Iterable[models.Model], attribute: str) -> dict[Any, models.Model]:
     return {getattr(row, attribute): row for row in rows}
+
+
+class Changes:
+    """The rows a chunk creates or changes, and the fields that changed, for bulk writes."""
+
+    def __init__(self) -> None:
+        self.created: list[models.Model] = []
+        self.updated: list[models.Model] = []
+        self.fields: set[str] = set()
+        self._status: dict[int, Status] = {}
+
+    def add(self, obj: models.Model, row: Row, *, new: bool, changed: list[str]) -> None:
+        if new:
+            self.created.append(obj)
+            self._status[row.number] = Status.NEW
+        elif changed:
+            self.updated.append(obj)
+            self.fields.update(changed)
+            self._status[row.number] = Status.UPDATED
+        else:
+            self._status[row.number] = Status.UNCHANGED
+
+    def status_of(self, row: Row) -> Status:
+        return self._status[row.number]
+
+    def write(self, model: type[models.Model], *, extra: Iterable[str] = ()) -> None:
+        """Write the chunk's rows in bulk and, for an audited model, record their history."""
+        audited = hasattr(model._meta, "simple_history_manager_attribute")
+        if self.created:
+            model.objects.bulk_create(self.created)
+            if audited:
+                history_record_bulk(model, self.created, history_type="+")
+        if self.updated:
+            model.objects.bulk_update(self.updated, sorted({*self.fields, *extra}))
+            if audited:
+                history_record_bulk(model, self.updated, history_type="~")

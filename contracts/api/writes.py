@@ -49,7 +49,7 @@ def _set_fields(row: Model, fields: dict) -> None:
 # --- Customers -----------------------------------------------------------------------------
 
 
-def _delivery_errors(customer: Customer, contacts: int, *, field: str) -> Errors:
+def delivery_errors(customer: Customer, contacts: int, *, field: str) -> Errors:
     """Invoices delivered by email need someone to receive them (the admin's inline rule)."""
     if customer.delivery_method == Customer.DeliveryMethod.EMAIL and not contacts:
         return {
@@ -80,7 +80,7 @@ def customer_create(*, contacts: Sequence[dict] = (), **fields) -> Customer:
     rows = [BillingContact(customer=customer, **contact) for contact in contacts]
     errors = row_errors(customer)
     errors |= _contact_errors(rows, exclude={"customer"})
-    errors |= _delivery_errors(customer, len(rows), field="contacts")
+    errors |= delivery_errors(customer, len(rows), field="contacts")
     _refuse(errors)
     _save(customer, *rows)
     return customer
@@ -111,7 +111,7 @@ def customer_update(
     if contacts is not None or "delivery_method" in fields:
         kept = len(rows) if contacts is not None else len(stored)
         field = "contacts" if contacts is not None else "delivery_method"
-        errors |= _delivery_errors(customer, kept, field=field)
+        errors |= delivery_errors(customer, kept, field=field)
     _refuse(errors)
     for contact in removed:
         contact.delete()

@@ -30,8 +30,7 @@ from contracts.models import (
 from contracts.validation import row_errors
 from imports import cells
 from imports.engine import Column, Layout, Row, Status
-from imports.objects import assign, by, cell, changed_fields, money, snapshot
-from rms.audit import history_record_bulk
+from imports.objects import Changes, assign, by, cell, changed_fields, money, snapshot
 from rms.money import CURRENCY_CODES
 
 # Columns read into a field of the same meaning: column -> field.
@@ -150,8 +149,8 @@ class ContractsLayout(Layout):
             if self._agrees_with_first_row(row):
                 groups[row.values["contract_number"]].append(row)
         found = _Lookups(groups)
-        contracts = _Changes()
-        lines = _Changes()
+        contracts = Changes()
+        lines = Changes()
         for group in groups.values():
             contract = self._contract(group[0], found, contracts)
             if contract is None:
@@ -185,7 +184,7 @@ class ContractsLayout(Layout):
                 )
         return False
 
-    def _contract(self, row: Row, found: "_Lookups", changes: "_Changes") -> Contract | None:
+    def _contract(self, row: Row, found: "_Lookups", changes: Changes) -> Contract | None:
         """Build or update the row's contract; refuse the row and return None if it is bad."""
         number = row.values["contract_number"]
         contract = found.contracts.get(number)
@@ -225,7 +224,7 @@ class ContractsLayout(Layout):
         changes.add(contract, row, new=new, changed=changed_fields(contract, before))
         return contract
 
-    def _line(self, row: Row, contract: Contract, found: "_Lookups", changes: "_Changes") -> None:
+    def _line(self, row: Row, contract: Contract, found: "_Lookups", changes: Changes) -> None:
         sequence = row.values["line_sequence"]
         line = found.lines.get((contract.pk, sequence)) if contract.pk else None
         new = line is None
@@ -266,7 +265,7 @@ class ContractsLayout(Layout):
         if owner is not None and owner != (contract.pk, line.sequence):
             row.refuse("subscription_key", f"{key} is the key of another contract line already.")
 
-    def _save(self, contracts: "_Changes", lines: "_Changes") -> None:
+    def _save(self, contracts: Changes, lines: Changes) -> None:
         now = timezone.now()
         for contract in contracts.updated:
             contract.updated_at = now
@@ -349,35 +348,3 @@ class _Lookups:
                 subscription_key__in=keys
             ).values_list("subscription_key", "contract_id", "sequence")
         }
-
-
-class _Changes:
-    """The rows a chunk creates or changes, and the fields that changed, for bulk writes."""
-
-    def __init__(self) -> None:
-        self.created: list[models.Model] = []
-        self.updated: list[models.Model] = []
-        self.fields: set[str] = set()
-        self._status: dict[int, Status] = {}
-
-    def add(self, obj: models.Model, row: Row, *, new: bool, changed: list[str]) -> None:
-        if new:
-            self.created.append(obj)
-            self._status[row.number] = Status.NEW
-        elif changed:
-            self.updated.append(obj)
-            self.fields.update(changed)
-            self._status[row.number] = Status.UPDATED
-        else:
-            self._status[row.number] = Status.UNCHANGED
-
-    def status_of(self, row: Row) -> Status:
-        return self._status[row.number]
-
-    def write(self, model: type[models.Model], *, extra: list[str] = ()) -> None:
-        if self.created:
-            model.objects.bulk_create(self.created)
-            history_record_bulk(model, self.created, history_type="+")
-        if self.updated:
-            model.objects.bulk_update(self.updated, sorted({*self.fields, *extra}))
-            history_record_bulk(model, self.updated, history_type="~")
