@@ -57,6 +57,7 @@ from contracts.models import (
     MilestoneTemplate,
 )
 from contracts.visibility import scoped_to_own_contracts
+from imports.admin_mixin import LayoutImportExportMixin
 from rms.admin_audit import AuditHistoryAdmin
 from rms.money import money_text
 
@@ -215,8 +216,10 @@ class DueFilter(admin.SimpleListFilter):
 
 
 @admin.register(Milestone)
-class MilestoneAdmin(AuditHistoryAdmin):
+class MilestoneAdmin(LayoutImportExportMixin, AuditHistoryAdmin):
     """Milestones across contracts; achieving one invoices it at once (or asks for approval)."""
+
+    import_layout = "milestones"
 
     list_display = [
         "name",

@@ -19,14 +19,13 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from djmoney.money import Money
-from import_export.admin import ImportMixin
 
 from billing.credit_notes import credit_note_create, credit_note_issue
 from billing.domain.receivables import AgingBucket
-from billing.imports import PaymentResource
 from billing.models import CreditNote, CreditNoteLine, Invoice, Payment, PaymentApplication
 from billing.payments import payment_apply_credit, payment_check, payment_record
 from billing.receivables import aging
+from imports.admin_mixin import LayoutImportExportMixin
 from rms.admin_audit import AuditHistoryAdmin, RelatedHistory
 from rms.money import round_money
 
@@ -246,7 +245,8 @@ class PaymentForm(forms.ModelForm):
 
 
 @admin.register(Payment)
-class PaymentAdmin(ImportMixin, AuditHistoryAdmin):
+class PaymentAdmin(LayoutImportExportMixin, AuditHistoryAdmin):
+    import_layout = "payments"
     history_related = [
         RelatedHistory(
             "Applications to invoices",
@@ -264,7 +264,6 @@ class PaymentAdmin(ImportMixin, AuditHistoryAdmin):
     date_hierarchy = "received_on"
     form = PaymentForm
     inlines = [PaymentApplicationInline]
-    resource_classes = [PaymentResource]
     actions = ["apply_credit"]
 
     def has_change_permission(self, request: HttpRequest, obj=None) -> bool:

@@ -1,14 +1,16 @@
 """Usage records in the back office, read-only: they are the sender's, stored as sent.
 
-Records arrive through ``billing.usage`` (API and ``manage.py ingest_usage``) and are billed by
-the rating; nothing here adds, edits or deletes one, so what was metered and what was billed
-stay as they were. Imported by ``billing.admin``, which registers this on import.
+Records arrive through ``billing.usage`` (the API, and CSV files imported with the "usage"
+layout, from this list's Import button or a command) and are billed by the rating; nothing here
+edits or deletes one, so what was metered and what was billed stay as they were. Imported by
+``billing.admin``, which registers this on import.
 """
 
 from django.contrib import admin
 from django.http import HttpRequest
 
 from billing.models import UsageRecord
+from imports.admin_mixin import LayoutImportExportMixin
 
 FIELDS = [
     "line",
@@ -24,7 +26,8 @@ FIELDS = [
 
 
 @admin.register(UsageRecord)
-class UsageRecordAdmin(admin.ModelAdmin):
+class UsageRecordAdmin(LayoutImportExportMixin, admin.ModelAdmin):
+    import_layout = "usage"
     list_display = [
         "occurred_at",
         "line",

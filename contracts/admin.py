@@ -35,6 +35,7 @@ from contracts.models import (
     Product,
 )
 from contracts.services import HoldKind
+from imports.admin_mixin import LayoutImportExportMixin
 from rms.admin_audit import AuditHistoryAdmin, RelatedHistory
 
 
@@ -113,7 +114,8 @@ class BillingContactInline(admin.TabularInline):
 
 
 @admin.register(Customer)
-class CustomerAdmin(NoDeleteLinksOnRelations, AuditHistoryAdmin):
+class CustomerAdmin(LayoutImportExportMixin, NoDeleteLinksOnRelations, AuditHistoryAdmin):
+    import_layout = "customers"
     form = CustomerForm
     # Explicit, because the contract-count annotation drops Meta.ordering (GROUP BY) and the
     # autocomplete used on contracts pages would then page through unordered results.
@@ -161,7 +163,8 @@ class CustomerAdmin(NoDeleteLinksOnRelations, AuditHistoryAdmin):
 
 
 @admin.register(Product)
-class ProductAdmin(admin.ModelAdmin):
+class ProductAdmin(LayoutImportExportMixin, admin.ModelAdmin):
+    import_layout = "products"
     list_display = [
         "sku",
         "name",
@@ -349,7 +352,8 @@ class ContractLineInline(NoDeleteLinksOnRelations, admin.StackedInline):
 
 
 @admin.register(Contract)
-class ContractAdmin(NoDeleteLinksOnRelations, AuditHistoryAdmin):
+class ContractAdmin(LayoutImportExportMixin, NoDeleteLinksOnRelations, AuditHistoryAdmin):
+    import_layout = "contracts"
     form = ContractForm
     history_related = [
         RelatedHistory("Lines", ContractLine, "contract_id", lambda r: f"Line {r.sequence}")

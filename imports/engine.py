@@ -184,13 +184,20 @@ class ImportReport:
             return f"Nothing imported: {self.file_error}"
         c = self.counts
         figures = (
-            f"{c[Status.NEW]} new, {c[Status.UPDATED]} updated, {c[Status.UNCHANGED]} "
-            f"unchanged, {c[Status.ERROR]} with errors"
+            f"{c[Status.NEW]} new, {c[Status.UPDATED]} updated, {c[Status.UNCHANGED]} unchanged"
         )
         if self.dry_run:
-            return f"Dry run of {self.rows} rows: {figures}; nothing was written."
+            return (
+                f"Dry run of {self.rows} rows: {figures}, {c[Status.ERROR]} with errors; nothing "
+                "was written."
+            )
         if not self.imported:
             return f"Nothing imported: {c[Status.ERROR]} of {self.rows} rows have errors."
+        if c[Status.ERROR]:
+            return (
+                f"Imported {self.rows - c[Status.ERROR]} of {self.rows} rows ({figures}); "
+                f"{c[Status.ERROR]} with errors left out."
+            )
         return f"Imported {self.rows} rows: {figures}."
 
     def errors_csv(self) -> str:
@@ -398,8 +405,14 @@ def import_csv(
 
 
 def _table(layout: Layout, data: bytes, report: ImportReport) -> CsvTable:
-    table = open_table(data, required=layout.required_columns(), optional=layout.optional_columns())
-    report.header = table.columns
+    # A file of bad rows sent back after fixing keeps its "errors" column: read past it.
+    table = open_table(
+        data,
+        required=layout.required_columns(),
+        optional=layout.optional_columns(),
+        ignored=[ERRORS_COLUMN],
+    )
+    report.header = [name for name in table.columns if name != ERRORS_COLUMN]
     return table
 
 

@@ -106,8 +106,13 @@ class CsvTable:
             yield row
 
 
-def open_table(data: bytes, *, required: Sequence[str], optional: Sequence[str]) -> CsvTable:
-    """Decode ``data``, check its header against the columns a layout takes, and return it."""
+def open_table(
+    data: bytes, *, required: Sequence[str], optional: Sequence[str], ignored: Sequence[str] = ()
+) -> CsvTable:
+    """Decode ``data``, check its header against the columns a layout takes, and return it.
+
+    ``ignored`` columns are allowed but not read (nor offered in the header's refusal).
+    """
     encoding = detect_encoding(data)
     # Decoded as it is read: the file's text is never held whole beside its bytes.
     stream = io.TextIOWrapper(io.BytesIO(data), encoding=encoding, errors="replace", newline="")
@@ -122,7 +127,7 @@ def open_table(data: bytes, *, required: Sequence[str], optional: Sequence[str])
         header = [normalize(cell) for cell in next(reader)]
     except csv.Error as error:
         raise FileError(f"Row 1 (the header) cannot be read: {error}.") from error
-    _check_header(header, required=required, optional=optional)
+    _check_header(header, required=required, optional=optional, ignored=ignored)
     return CsvTable(header, encoding, delimiter, _records(reader))
 
 
@@ -137,7 +142,9 @@ def _records(reader) -> Iterator[list[str]]:
             raise FileError(f"Row {reader.line_num} cannot be read: {error}.") from error
 
 
-def _check_header(header: list[str], *, required: Sequence[str], optional: Sequence[str]) -> None:
+def _check_header(
+    header: list[str], *, required: Sequence[str], optional: Sequence[str], ignored: Sequence[str]
+) -> None:
     problems = []
     twice = sorted({name for name in header if name and header.count(name) > 1})
     if twice:
@@ -145,7 +152,7 @@ def _check_header(header: list[str], *, required: Sequence[str], optional: Seque
     missing = [name for name in required if name not in header]
     if missing:
         problems.append(f"missing column(s): {', '.join(missing)}")
-    known = {*required, *optional}
+    known = {*required, *optional, *ignored}
     unknown = [name or "(blank)" for name in header if name not in known]
     if unknown:
         problems.append(f"unknown column(s): {', '.join(unknown)}")

@@ -101,37 +101,67 @@ class ContractsLayout(Layout):
         Column("contract_number", cells.text(32), required=True, help="The contract's number."),
         Column("customer_number", cells.text(32), required=True, help="The customer's account."),
         Column("currency", cells.currency(CURRENCY_CODES), help="Empty: the customer's."),
-        Column("title", cells.text(255)),
-        Column("status", cells.choice(Contract.Status.values), help="Empty on a new one: draft."),
+        Column("title", cells.text(255), help="Free text, e.g. Platform and rollout."),
+        Column(
+            "status",
+            cells.choice(Contract.Status.values),
+            help="draft, active, completed or terminated; empty on a new one: draft.",
+        ),
         Column("signed_date", cells.iso_date, help="Booking date, YYYY-MM-DD."),
         Column("start_date", cells.iso_date, required=True, help="YYYY-MM-DD."),
         Column("end_date", cells.iso_date, help="Empty when evergreen."),
         Column("evergreen", cells.boolean, help="true when the contract has no end."),
         Column("not_to_exceed", cells.decimal(not_negative=True), help="Billing cap."),
-        Column("cost_budget", cells.decimal(not_negative=True)),
-        Column("milestone_approval", cells.boolean),
-        Column("milestones_in_order", cells.boolean),
+        Column("cost_budget", cells.decimal(not_negative=True), help="Cost budget of a project."),
+        Column(
+            "milestone_approval", cells.boolean, help="true: achieved milestones await approval."
+        ),
+        Column(
+            "milestones_in_order", cells.boolean, help="true: milestones are achieved in order."
+        ),
         Column("finance_owner", cells.text(150), help="Username."),
         Column("project_manager", cells.text(150), help="Username."),
         Column("line_sequence", cells.integer(low=1, high=32767), required=True, help="1, 2, 3…"),
         Column("sku", cells.text(64), required=True, help="The product's SKU."),
-        Column("description", cells.text(255)),
+        Column("description", cells.text(255), help="Printed on the invoice line."),
         Column(
             "billing_model",
             cells.choice(BillingModel.values),
-            help="Empty: the product's default.",
+            help="subscription, usage, one_time or milestone; empty: the product's default.",
         ),
         Column("quantity", cells.decimal(positive=True), help="Empty on a new line: 1."),
-        Column("unit_price", cells.decimal(not_negative=True), help="Per unit and period."),
+        Column(
+            "unit_price",
+            cells.decimal(not_negative=True),
+            help="Per unit and billing period; a milestone line's value.",
+        ),
         Column("service_start", cells.iso_date, help="Empty: the contract's start."),
         Column("service_end", cells.iso_date, help="Empty: the contract's end."),
-        Column("ssp_override", cells.decimal(not_negative=True)),
-        Column("revenue_policy", cells.choice(RevenuePolicy.values), help="Empty: product's."),
-        Column("interval_months", cells.integer(low=1, high=120), help="Subscriptions."),
-        Column("bill_timing", cells.choice(BillTiming.values)),
-        Column("bill_day_mode", cells.choice(BillDayMode.values)),
-        Column("bill_day", cells.integer(low=1, high=31)),
-        Column("one_time_trigger", cells.choice(OneTimeTrigger.values)),
+        Column(
+            "ssp_override",
+            cells.decimal(not_negative=True),
+            help="SSP per unit in the contract's currency; empty: the product's.",
+        ),
+        Column(
+            "revenue_policy",
+            cells.choice(RevenuePolicy.values),
+            help="Overrides the product's, e.g. ratable.",
+        ),
+        Column(
+            "interval_months",
+            cells.integer(low=1, high=120),
+            help="Subscriptions: months per billing period.",
+        ),
+        Column("bill_timing", cells.choice(BillTiming.values), help="advance or arrears."),
+        Column(
+            "bill_day_mode", cells.choice(BillDayMode.values), help="anniversary or calendar_day."
+        ),
+        Column("bill_day", cells.integer(low=1, high=31), help="1-31, for calendar_day billing."),
+        Column(
+            "one_time_trigger",
+            cells.choice(OneTimeTrigger.values),
+            help="One-time lines: on_order or on_shipment.",
+        ),
         Column("subscription_key", cells.text(64), help="Usage lines: the metering key."),
     )
 

@@ -1,21 +1,24 @@
-"""CSV import of payments: through payment_record, all rows or none, errors by row and column."""
+"""The payments CSV layout: each row recorded and applied by payment_record, at most once."""
 
 from datetime import date
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
-import tablib
-from django.core.files.uploadedfile import SimpleUploadedFile
-from django.core.management import CommandError, call_command
 from djmoney.money import Money
 
-from billing.imports import PaymentResource, import_problems
+from billing.imports.payments import PaymentsLayout
 from billing.models import Invoice, Payment, PaymentApplication
+from imports.engine import ImportReport, Mode, Status, import_csv
+from imports.export import export_csv
+from rms.audit import acting_as
 from tests.admin_urls import admin_url
 
 pytestmark = pytest.mark.django_db
 
-HEADER = "customer_number,amount,currency,received_on,method,reference,invoice_numbers\n"
+HEADER = "customer_number,amount,currency,received_on,method,reference,invoice_numbers"
+SAMPLE = Path(__file__).parents[2] / "docs" / "samples" / "payments.csv"
+NEW, UNCHANGED, ERROR = Status.NEW, Status.UNCHANGED, Status.ERROR
 
 
 @pytest.fixture
@@ -27,141 +30,173 @@ def ledger(issued_invoice, customer_factory):
     return january, february
 
 
-def good_file(january: Invoice, february: Invoice) -> str:
-    return (
-        HEADER
-        + "C-1,120.00,USD,2026-02-10,bank_transfer,BANK-1,\n"
-        + f"C-1,50.00,USD,2026-02-11,check,CHK-9,{february.number}\n"
-    )
+def run(*rows: str, **options) -> ImportReport:
+    data = "\n".join([HEADER, *rows]) + "\n"
+    return import_csv(PaymentsLayout(), data.encode(), **options)
 
 
-def run(text: str, *, dry_run: bool):
-    dataset = tablib.Dataset().load(text, format="csv")
-    return PaymentResource().import_data(dataset, dry_run=dry_run)
+def counts(report: ImportReport) -> tuple[int, int, int]:
+    return report.counts[NEW], report.counts[UNCHANGED], report.counts[ERROR]
+
+
+def problems(report: ImportReport) -> list[str]:
+    return [str(problem) for problem in report.problems]
+
+
+def good_rows(february: Invoice) -> list[str]:
+    return [
+        "C-1,120.00,USD,2026-02-10,bank_transfer,BANK-1,",
+        f"C-1,50.00,USD,2026-02-11,check,CHK-9,{february.number}",
+    ]
 
 
 def balances(*invoices: Invoice) -> list[Decimal]:
     return [Invoice.objects.get(pk=invoice.pk).amount_paid for invoice in invoices]
 
 
-def test_a_good_file_records_and_applies_each_payment(ledger):
+def test_a_good_file_records_and_applies_each_payment_as_the_uploader(ledger, django_user_model):
     january, february = ledger
+    clerk = django_user_model.objects.create_user("clerk")
 
-    result = run(good_file(january, february), dry_run=False)
+    with acting_as(user=clerk, via="import payments.csv"):
+        report = run(*good_rows(february))
 
-    assert import_problems(result) == []
-    assert result.totals["new"] == 2
-    # Row 1: 120.00 oldest first: January 100.00, February 20.00.
-    # Row 2: 50.00 to February, named: 20.00 + 50.00 = 70.00 of its 250.00.
+    assert (problems(report), counts(report)) == ([], (2, 0, 0))
+    # Row 2: 120.00 oldest first: January 100.00, February 20.00.
+    # Row 3: 50.00 to February, named: 20.00 + 50.00 = 70.00 of its 250.00.
     assert balances(january, february) == [Decimal("100.00"), Decimal("70.00")]
     assert PaymentApplication.objects.count() == 3
-    assert Payment.objects.get(reference="CHK-9").recorded_by == "import"
+    assert sorted(Payment.objects.values_list("reference", "recorded_by")) == [
+        ("BANK-1", "clerk"),
+        ("CHK-9", "clerk"),
+    ]
 
 
 def test_importing_the_same_file_again_records_nothing_twice(ledger):
     january, february = ledger
-    run(good_file(january, february), dry_run=False)
+    run(*good_rows(february))
 
-    again = run(good_file(january, february), dry_run=False)
+    again = run(*good_rows(february))
 
-    assert (again.totals["skip"], again.totals["new"]) == (2, 0)
+    assert (problems(again), counts(again)) == ([], (0, 2, 0))
     assert Payment.objects.count() == 2
     assert balances(january, february) == [Decimal("100.00"), Decimal("70.00")]
 
 
-def bad_file(february: Invoice) -> str:
-    return (
-        HEADER
-        + "C-1,120.00,USD,2026-02-10,bank_transfer,BANK-1,\n"  # row 1: fine
-        + "C-404,10.00,USD,2026-02-10,card,X-1,\n"  # row 2: no such customer
-        + "C-1,ten,USD,2026-02-31,card,X-2,\n"  # row 3: amount and date
-        + "C-1,10.00,EUR,2026-02-10,card,X-3,\n"  # row 4: a currency C-1 is not billed in
-        + "C-1,10.00,USD,2026-02-10,card,X-4,INV-2026-999999\n"  # row 5: unknown invoice
-        + "C-1,10.00,USD,2026-02-10,barter,X-5,\n"  # row 6: unknown method
+def test_a_recorded_payment_sent_with_other_values_is_refused_naming_each_column(ledger):
+    january, february = ledger
+    run(*good_rows(february))
+
+    report = run("C-1,125.00,USD,2026-02-12,bank_transfer,BANK-1,")
+
+    tail = (
+        "of payment BANK-1 recorded already for C-1; a recorded payment is not changed by an "
+        "import (give another payment another reference)."
     )
+    assert problems(report) == [
+        f"Row 2, column amount: 125.00 differs from 120.00 {tail}",
+        f"Row 2, column received_on: 2026-02-12 differs from 2026-02-10 {tail}",
+    ]
+    assert Payment.objects.get(reference="BANK-1").amount == Money("120.00", "USD")
+    assert balances(january, february) == [Decimal("100.00"), Decimal("70.00")]
 
 
-def test_a_dry_run_names_each_bad_row_and_column_and_changes_nothing(ledger):
+BAD_ROWS = [
+    "C-1,120.00,USD,2026-02-10,bank_transfer,BANK-1,",  # row 2: fine
+    "C-404,10.00,USD,2026-02-10,card,X-1,",
+    "C-1,ten,USD,2026-02-31,card,X-2,",
+    "C-1,10.00,EUR,2026-02-10,card,X-3,",
+    "C-1,10.00,USD,2026-02-10,card,X-4,INV-2026-999999",
+    "C-1,10.00,USD,2026-02-10,barter,X-5,",
+    "C-1,10.00,USD,2099-01-01,card,X-6,",
+    "C-1,-5.00,USD,2026-02-10,card,X-7,",
+    "C-1,10.00,USD,2026-02-10,card,,",
+    "C-1,10.00,USD,2026-02-10,card,X-3,",  # row 11: repeats row 5's payment
+]
+BAD_ROW_PROBLEMS = [
+    "Row 3, column customer_number: no customer has account number C-404.",
+    "Row 4, column amount: ten is not a number (e.g. 1250.00).",
+    "Row 4, column received_on: 2026-02-31 is not a date (use YYYY-MM-DD, e.g. 2026-01-31).",
+    "Row 5, column amount: C-1 is billed in USD; a payment in EUR matches none of its invoices.",
+    "Row 6, column invoice_numbers: C-1 has no invoice INV-2026-999999.",
+    "Row 7, column method: barter is not one of: bank_transfer, card, check, direct_debit, "
+    "cash, other.",
+    "Row 8, column received_on: 2099-01-01 is in the future; record payments received.",
+    "Row 9, column amount: A payment is more than zero; -5.00 was given.",
+    "Row 10, column reference: is empty; it is required.",
+    "Row 11, column customer_number: repeats the customer_number and reference of row 5.",
+]
+
+
+def test_a_file_with_a_bad_row_records_nothing_and_names_every_bad_row(ledger):
     january, february = ledger
 
-    problems = import_problems(run(bad_file(february), dry_run=True))
+    report = run(*BAD_ROWS)
 
-    assert [problem.split(":")[0] for problem in problems] == [
-        "Row 2, customer_number",
-        "Row 3, amount",
-        "Row 3, received_on",
-        "Row 4, amount",
-        "Row 5, invoice_numbers",
-        "Row 6, method",
-    ]
-    assert "No customer has account number 'C-404'" in problems[0]
-    assert "billed in USD; a payment in EUR" in problems[3]
-    assert "INV-2026-999999" in problems[4]
+    assert problems(report) == BAD_ROW_PROBLEMS
+    assert report.summary() == "Nothing imported: 9 of 10 rows have errors."
+    assert Payment.objects.count() == 0  # row 2 was fine, and is rolled back with the rest
+    assert balances(january, february) == [0, 0]
+
+
+def test_keeping_good_rows_records_them_and_returns_the_bad_ones(ledger):
+    january, february = ledger
+
+    report = run(*BAD_ROWS, mode=Mode.KEEP_GOOD_ROWS)
+
+    assert problems(report) == BAD_ROW_PROBLEMS
+    assert counts(report) == (1, 0, 9)
+    # Nobody acting: the payment says it came from an import.
+    assert list(Payment.objects.values_list("reference", "recorded_by")) == [("BANK-1", "import")]
+    assert balances(january, february) == [Decimal("100.00"), Decimal("20.00")]
+    bad_rows = report.errors_csv().splitlines()
+    assert bad_rows[0] == f"{HEADER},errors"
+    assert bad_rows[1] == (
+        'C-404,10.00,USD,2026-02-10,card,X-1,,"'
+        'Row 3, column customer_number: no customer has account number C-404."'
+    )
+    assert len(bad_rows) == 10
+
+
+def test_a_dry_run_reports_and_records_nothing(ledger):
+    january, february = ledger
+
+    report = run(*good_rows(february), dry_run=True)
+
+    assert counts(report) == (2, 0, 0)
     assert Payment.objects.count() == 0
     assert balances(january, february) == [0, 0]
 
 
-def test_a_file_with_a_bad_row_imports_nothing(ledger):
+def test_an_export_names_the_invoices_paid_and_imports_back_as_no_change(ledger):
     january, february = ledger
+    run(*good_rows(february))
 
-    result = run(bad_file(february), dry_run=False)
+    exported = export_csv(PaymentsLayout(), Payment.objects.all())
 
-    assert result.has_validation_errors()
-    assert Payment.objects.count() == 0  # row 1 was fine, and is rolled back with the rest
-    assert balances(january, february) == [0, 0]
-
-
-def test_the_command_imports_or_reports_rows(ledger, tmp_path, capsys):
-    january, february = ledger
-    bad = tmp_path / "bad.csv"
-    bad.write_text(bad_file(february))
-    good = tmp_path / "good.csv"
-    good.write_text(good_file(january, february))
-
-    with pytest.raises(CommandError, match="6 problem"):
-        call_command("import_payments", str(bad))
-    assert "Row 3, received_on: '2026-02-31' is not a date" in capsys.readouterr().err
-
-    call_command("import_payments", str(good), "--dry-run")
-    assert "2 payment(s) would be recorded" in capsys.readouterr().out
-    assert Payment.objects.count() == 0
-
-    call_command("import_payments", str(good))
-    assert "2 payment(s) recorded, 0 already recorded" in capsys.readouterr().out
-    assert balances(january, february) == [Decimal("100.00"), Decimal("70.00")]
-
-
-def upload(staff_client, text: str):
-    return staff_client.post(
-        admin_url(Payment, "import"),
-        {
-            "format": "0",
-            "resource": "0",
-            "import_file": SimpleUploadedFile("payments.csv", text.encode(), "text/csv"),
-        },
-    )
-
-
-def test_the_admin_import_previews_errors_and_imports_after_confirming(ledger, staff_client):
-    january, february = ledger
-
-    preview = upload(staff_client, bad_file(february)).content.decode()
-    assert "No customer has account number" in preview
-    assert "is not a date as YYYY-MM-DD" in preview
-    assert "confirm_form" not in preview and Payment.objects.count() == 0
-
-    response = upload(staff_client, good_file(january, february))
-    confirm = response.context["confirm_form"]
-    assert Payment.objects.count() == 0  # the preview is a dry run
-    staff_client.post(
-        admin_url(Payment, "process_import"),
-        {name: confirm[name].value() for name in confirm.fields},
-    )
-    assert sorted(Payment.objects.values_list("reference", "recorded_by")) == [
-        ("BANK-1", "finance"),
-        ("CHK-9", "finance"),
+    assert exported.splitlines() == [
+        HEADER,
+        f"C-1,120.00,USD,2026-02-10,bank_transfer,BANK-1,{january.number} {february.number}",
+        f"C-1,50.00,USD,2026-02-11,check,CHK-9,{february.number}",
     ]
+    again = import_csv(PaymentsLayout(), exported.encode())
+    assert (problems(again), counts(again)) == ([], (0, 2, 0))
+    assert Payment.objects.count() == 2
     assert balances(january, february) == [Decimal("100.00"), Decimal("70.00")]
+
+
+def test_the_sample_file_imports(customer_factory):
+    customer_factory(number="ACME", currency="USD")
+
+    report = import_csv(PaymentsLayout(), SAMPLE.read_bytes())
+
+    assert (problems(report), counts(report)) == ([], (3, 0, 0))
+    # A new book has no invoices yet: every payment stays as the customer's credit.
+    assert sorted(Payment.objects.values_list("reference", "unapplied")) == [
+        ("CARD-7Q4K2", Decimal("1000.00")),
+        ("CHK-100482", Decimal("5000.00")),
+        ("WIRE-20260205-0193", Decimal("25000.00")),
+    ]
 
 
 def test_the_admin_records_a_payment_through_the_service(ledger, staff_client):

@@ -2,10 +2,8 @@
 
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from io import StringIO
 
 import pytest
-from django.core.management import CommandError, call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
@@ -335,110 +333,3 @@ def test_queries_do_not_grow_with_the_batch(usage_line, product_factory):
     assert small[0] == large[0] <= 8
     if connection.vendor == "postgresql":
         assert small[1] == large[1] == 1
-
-
-# --- CSV: manage.py ingest_usage -----------------------------------------------------------------
-
-CSV_HEADER = (
-    "line,subscription_key,contract,product,quantity,occurred_at,idempotency_key,attributes"
-)
-
-
-def csv_file(tmp_path, *rows: str, header: str = CSV_HEADER):
-    path = tmp_path / "usage.csv"
-    path.write_text("\n".join([header, *rows]) + "\n", encoding="utf-8")
-    return path
-
-
-def run_ingest(*args) -> tuple[str, str, str | None]:
-    out, err = StringIO(), StringIO()
-    try:
-        call_command("ingest_usage", *args, stdout=out, stderr=err)
-    except CommandError as error:
-        return out.getvalue(), err.getvalue(), str(error)
-    return out.getvalue(), err.getvalue(), None
-
-
-def test_csv_rows_are_ingested_and_bad_rows_reported_by_number(usage_line, tmp_path):
-    ingest(record(usage_line, key="old"))
-    path = csv_file(
-        tmp_path,
-        f"{usage_line.pk},,,,10,2026-03-01T12:00:00Z,a,",
-        ',acme-api,,,2.5,2026-03-02T00:00:00+01:00,b,"{""region"": ""eu"", ""ratio"": 0.5}"',
-        ",,K-USE,API-CALLS,-1,2026-03-03T00:00:00Z,c,",
-        f"{usage_line.pk},,,,10,2026-03-01T12:00:00Z,old,",
-        f"{usage_line.pk},,,,11,2026-03-01T12:00:00Z,old,",
-        f"{usage_line.pk},,,,1,2026-03-01T12:00:00Z,d,{{broken",
-    )
-
-    out, err, error = run_ingest(str(path))
-
-    assert "2 record(s) stored, 1 duplicate(s)" in out
-    assert "1 conflict(s), 2 rejected" in out
-    assert err.splitlines() == [
-        "row 6: rejected: attributes: attributes is not valid JSON.",
-        "row 3: rejected: quantity: quantity -1 is negative.",
-        "row 5: conflict: idempotency_key: idempotency_key 'old' already names different usage "
-        f"(record {UsageRecord.objects.get(idempotency_key='old').pk}); send new usage under a "
-        "new key.",
-    ]
-    assert error == f"3 row(s) of {path} were not taken; see above."
-    assert UsageRecord.objects.get(idempotency_key="b").attributes == {
-        "region": "eu",
-        "ratio": "0.5",
-    }
-    # The same file again: everything good is a duplicate now.
-    out, _, _ = run_ingest(str(path))
-    assert "0 record(s) stored, 3 duplicate(s)" in out
-    assert UsageRecord.objects.count() == 3
-
-
-def test_csv_dry_run_reports_and_writes_nothing(usage_line, tmp_path):
-    path = csv_file(
-        tmp_path,
-        f"{usage_line.pk},10,2026-03-01T12:00:00Z,a",
-        f"{usage_line.pk},10,2026-03-01T12:00:00Z,a",
-        header="line,quantity,occurred_at,idempotency_key",
-    )
-
-    out, err, error = run_ingest(str(path), "--dry-run")
-
-    assert out.strip() == (
-        "1 record(s) would be stored, 1 duplicate(s) (already stored, counted once), "
-        "0 conflict(s), 0 rejected (dry run: nothing written)."
-    )
-    assert (err, error) == ("", None)
-    assert not UsageRecord.objects.exists()
-
-
-def test_csv_streams_in_chunks(usage_line, tmp_path, monkeypatch):
-    monkeypatch.setattr("billing.management.commands.ingest_usage.CHUNK_SIZE", 3)
-    rows = [f"{usage_line.pk},{n},2026-03-01T12:00:00Z,k-{n}" for n in range(1, 8)]
-    rows[4] = f"{usage_line.pk},-5,2026-03-01T12:00:00Z,k-5"
-    path = csv_file(tmp_path, *rows, header="line,quantity,occurred_at,idempotency_key")
-
-    _, err, _ = run_ingest(str(path))
-
-    assert err.splitlines() == ["row 5: rejected: quantity: quantity -5 is negative."]
-    assert UsageRecord.objects.count() == 6
-
-
-@pytest.mark.parametrize(
-    ("header", "words"),
-    [
-        ("line,quantity,occurred_at,idempotency_key,colour", "unknown column(s) colour"),
-        ("line,quantity,occurred_at", "needs the columns"),
-        ("quantity,occurred_at,idempotency_key", "needs the columns"),
-    ],
-)
-def test_csv_with_wrong_columns_is_refused_whole(usage_line, tmp_path, header, words):
-    path = csv_file(tmp_path, "1,1,2026-03-01T12:00:00Z,k,red", header=header)
-
-    _, _, error = run_ingest(str(path))
-
-    assert words in error
-    assert not UsageRecord.objects.exists()
-
-
-def test_csv_missing_file(tmp_path):
-    assert "Cannot read" in run_ingest(str(tmp_path / "nope.csv"))[2]

@@ -159,6 +159,11 @@ def test_keep_good_rows_imports_whole_contracts_only_and_returns_the_bad_rows(bo
     assert bad[0]["errors"] == "Row 3: not imported: this contract has errors on row 4."
     assert bad[1]["errors"] == "Row 4, column sku: no product has the SKU NOPE."
 
+    fixed = report.errors_csv().replace(",NOPE,", ",PLAT-SUB,")
+    again = import_csv(ContractsLayout(), fixed.encode(), mode=Mode.KEEP_GOOD_ROWS)
+    assert again.counts == {Status.NEW: 2}
+    assert ContractLine.objects.filter(contract__number="K-2").count() == 2
+
 
 def test_a_dry_run_reports_what_would_happen_and_writes_nothing(book):
     report = import_csv(ContractsLayout(), SAMPLE.read_bytes(), dry_run=True)

@@ -28,6 +28,8 @@ from billing.shipments import shipment_record
 from billing.usage import usage_records_ingest
 from contracts.models import ChangeOrder, Milestone, MilestoneTemplate, RevenuePolicy
 from contracts.services import contract_activate
+from imports.engine import Mode
+from imports.jobs import import_job_start
 from integrations.models import ApiToken
 from revenue.models import ProgressEntry
 from revenue.runs import period_close
@@ -157,6 +159,15 @@ def _book_build():
         estimated_total=Decimal(4),
     )
     period_close(through=date(2026, 1, 31), closed_by="finance")  # a revenue run, a closed month
+    with TestCase.captureOnCommitCallbacks(execute=True):  # a finished import job, with errors
+        import_job_start(
+            layout="contracts",
+            data=b"contract_number,customer_number,start_date,line_sequence,sku\nK,NOBODY,x,1,S\n",
+            file_name="contracts.csv",
+            mode=Mode.ALL_OR_NOTHING,
+            dry_run=False,
+            user=user,
+        )
 
     return user
 

@@ -1,0 +1,1 @@
+"""CSV layouts of the billing app: usage records and payments."""
