@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, ClassVar
 
-from django.db import models, transaction
+from django.db import IntegrityError, models, transaction
 
 from imports.cells import CellError, Parser
 from imports.reading import CsvRow, CsvTable, FileError, open_table
@@ -308,7 +308,7 @@ class _Pass:
                 self._hold_back_group_mates(chunk)
             good = [row for row in chunk if not row.errors]
             if good:
-                self.layout.write(good)
+                self._write(good)
             for row in chunk:
                 if row.errors:
                     row.status = Status.ERROR
@@ -317,6 +317,21 @@ class _Pass:
                 report._record(row)
             if progress is not None:
                 progress(report.rows)
+
+    def _write(self, rows: list[Row]) -> None:
+        """Let the layout write the chunk; a row another import wrote meanwhile stops the file.
+
+        Two imports of overlapping files at once: the second waits on the first's new rows and
+        then finds them taken. Nothing of it stays; imported again, its rows are unchanged.
+        """
+        try:
+            self.layout.write(rows)
+        except IntegrityError as error:
+            raise FileError(
+                "Another import or change wrote some of these rows at the same moment; nothing "
+                "was imported. Import the file again: what is in place already shows as "
+                "unchanged."
+            ) from error
 
     def _hold_back_group_mates(self, chunk: list[Row]) -> None:
         """Tell ``write`` which rows belong to a group with a row it will not see (bad cells)."""
