@@ -9,7 +9,7 @@ from django.contrib.auth.models import Group, Permission
 from django.db.models import Q
 
 # The apps whose data finance works on.
-FINANCE_APPS = ["contracts", "billing", "revenue", "webhooks", "integrations"]
+FINANCE_APPS = ["contracts", "billing", "revenue", "webhooks", "integrations", "imports"]
 # What a PSA, a metering product or a CRM typically does; each token narrows it further.
 INTEGRATION_PERMISSIONS = [
     "contracts.view_customer",
@@ -54,7 +54,8 @@ def role_permissions() -> dict[str, Q]:
     views = finance & Q(codename__startswith="view_")
     return {
         FINANCE_ADMIN: finance,
-        BILLING_CLERK: Q(content_type__app_label__in=["contracts", "billing"])
+        # Clerks import payments and usage, and follow their import jobs.
+        BILLING_CLERK: Q(content_type__app_label__in=["contracts", "billing", "imports"])
         | (Q(content_type__app_label="revenue") & Q(codename__startswith="view_")),
         PROJECT_MANAGER: _codenames(["contracts.view_milestone", "contracts.achieve_milestone"]),
         AUDITOR: views,

@@ -32,7 +32,14 @@ def test_migrate_made_the_roles():
 
 def test_a_finance_admin_may_do_everything_in_the_finance_apps():
     finance = Permission.objects.filter(
-        content_type__app_label__in=["contracts", "billing", "revenue", "webhooks", "integrations"]
+        content_type__app_label__in=[
+            "contracts",
+            "billing",
+            "revenue",
+            "webhooks",
+            "integrations",
+            "imports",
+        ]
     )
     assert perms_of(FINANCE_ADMIN) == {
         f"{p.content_type.app_label}.{p.codename}" for p in finance.select_related("content_type")
@@ -44,6 +51,7 @@ def test_a_billing_clerk_bills_but_does_not_close_periods_or_manage_integrations
     clerk = perms_of(BILLING_CLERK)
 
     assert {"contracts.add_contract", "billing.add_invoice", "billing.add_payment"} <= clerk
+    assert "imports.view_importjob" in clerk  # follows the jobs of the files they import
     assert "revenue.view_revenueperiod" in clerk
     assert not {p for p in clerk if p.startswith("revenue.") and ".view_" not in p}
     assert not {p for p in clerk if p.startswith(("integrations.", "webhooks."))}
@@ -57,6 +65,7 @@ def test_an_auditor_only_reads():
     auditor = perms_of(AUDITOR)
 
     assert "revenue.view_journalentry" in auditor and "billing.view_invoice" in auditor
+    assert "imports.view_importjob" in auditor
     assert all(".view_" in perm for perm in auditor)
 
 
