@@ -36,18 +36,25 @@ CONSTRAINT_FIELDS = {
 }
 
 
-def row_errors(row: Model, *, exclude: Iterable[str] = (), unique: bool = True) -> Errors:
+def row_errors(
+    row: Model, *, exclude: Iterable[str] = (), unique: bool = True, parsed: Iterable[str] = ()
+) -> Errors:
     """Return what ``full_clean`` refuses in ``row``, by field; empty when the row is valid.
 
     As ``full_clean`` does, but naming the field of a one-field constraint (see
     ``CONSTRAINT_FIELDS``) and skipping constraints that involve a field already refused.
     ``unique=False`` leaves uniqueness to a caller that checks a whole batch at once (an import
-    looks its keys up in one query per chunk, not one per row).
+    looks its keys up in one query per chunk, not one per row). ``parsed`` names fields whose
+    values a caller has already checked as the field would (an import's cell parsers: type,
+    length, choices, range): their field rules are not run again; the rules spanning fields
+    (``clean()``, constraints) still see them.
     """
     exclude = set(exclude)
     errors: Errors = {}
     try:
-        row.full_clean(exclude=exclude, validate_unique=unique, validate_constraints=False)
+        row.full_clean(
+            exclude=exclude | set(parsed), validate_unique=unique, validate_constraints=False
+        )
     except ValidationError as error:
         errors = {field: list(messages) for field, messages in error.message_dict.items()}
     using = router.db_for_write(type(row), instance=row)

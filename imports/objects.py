@@ -16,13 +16,19 @@ from djmoney.money import Money
 
 from imports.engine import Row, Status
 from rms.audit import history_record_bulk
+from rms.bulk import bulk_insert
 
 # Kept out of change detection: they change by themselves on every save.
 AUTOMATIC = {"created_at", "updated_at"}
 
 
 def snapshot(row: models.Model) -> dict[str, Any]:
-    """Return the row's stored values by column, to tell afterwards whether anything changed."""
+    """Return the row's stored values by column, to tell afterwards whether anything changed.
+
+    A row not saved yet has nothing stored to compare with (it is new): empty, and cheap.
+    """
+    if row.pk is None:
+        return {}
     return {
         f.attname: getattr(row, f.attname)
         for f in row._meta.concrete_fields
@@ -31,7 +37,9 @@ def snapshot(row: models.Model) -> dict[str, Any]:
 
 
 def changed_fields(row: models.Model, before: dict[str, Any]) -> list[str]:
-    """Return the names of the fields whose value differs from ``before``."""
+    """Return the names of the fields whose value differs from ``before`` (none for a new row)."""
+    if not before:
+        return []
     after = snapshot(row)
     names = {f.attname: f.name for f in row._meta.concrete_fields}
     return sorted({names[a] for a, value in after.items() if before.get(a) != value})
@@ -102,7 +110,7 @@ class Changes:
         """Write the chunk's rows in bulk and, for an audited model, record their history."""
         audited = hasattr(model._meta, "simple_history_manager_attribute")
         if self.created:
-            model.objects.bulk_create(self.created)
+            bulk_insert(model, self.created)
             if audited:
                 history_record_bulk(model, self.created, history_type="+")
         if self.updated:

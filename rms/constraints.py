@@ -12,6 +12,7 @@ A condition this module cannot read (a lookup across a relation, an expression) 
 Django's own ``validate``, so the answer is always the database's answer, only cheaper.
 """
 
+import functools
 import operator
 from collections.abc import Callable
 from typing import Any
@@ -38,59 +39,121 @@ class _Unreadable(Exception):
     """The condition uses something this module does not evaluate."""
 
 
-def _value(row: models.Model, value: Any) -> Any:
-    """Return a condition's operand as the database would see it: ``F`` read off the row, a
-    money amount as its number (a ``MoneyField`` compares by its amount column)."""
-    if isinstance(value, F):
-        if LOOKUP_SEP in value.name:
-            raise _Unreadable(value.name)
-        value = getattr(row, value.name)
+# A compiled condition: True, False, or None when SQL would find it unknown (a NULL compared).
+Test = Callable[[models.Model], bool | None]
+
+
+def _plain(value: Any) -> Any:
+    """Return a value as the database compares it: a money amount as its number (a
+    ``MoneyField`` compares by its amount column), a choice as its stored value."""
     if isinstance(value, Money):
         return value.amount
     if isinstance(value, models.Choices):
         return value.value
-    if isinstance(value, (models.Expression, models.Model)):
-        raise _Unreadable(repr(value))
     return value
 
 
-def _leaf(row: models.Model, lookup: str, expected: Any) -> bool | None:
-    """Evaluate ``field__lookup=expected`` on ``row``: True, False, or None when unknown."""
+def _field(model: type[models.Model], name: str) -> str:
+    if LOOKUP_SEP in name or not hasattr(model, name):
+        raise _Unreadable(name)
+    return name
+
+
+def _operand(model: type[models.Model], value: Any) -> Callable[[models.Model], Any]:
+    """Compile the right-hand side of a lookup: a field of the row (``F``) or a constant."""
+    if isinstance(value, F):
+        name = _field(model, value.name)
+        return lambda row: _plain(getattr(row, name))
+    if isinstance(value, (models.Expression, models.Model)):
+        raise _Unreadable(repr(value))
+    constant = _plain(value)
+    return lambda row: constant
+
+
+def _compile_leaf(model: type[models.Model], lookup: str, expected: Any) -> Test:
+    """Compile ``field__lookup=expected`` into a test of a row."""
     name, _, kind = lookup.partition(LOOKUP_SEP)
-    kind = kind or "exact"
-    if LOOKUP_SEP in kind:
-        raise _Unreadable(lookup)
-    try:
-        actual = _value(row, getattr(row, name))
-    except AttributeError as error:
-        raise _Unreadable(lookup) from error
+    name, kind = _field(model, name), kind or "exact"
     if kind == "isnull":
-        return (actual is None) == bool(expected)
+        wanted = bool(expected)
+        return lambda row: (getattr(row, name) is None) == wanted
     if kind == "in":
-        values = [_value(row, v) for v in expected]
-        return None if actual is None else actual in values
+        values = [_plain(value) for value in expected]
+        if any(isinstance(value, (F, models.Expression)) for value in values):
+            raise _Unreadable(lookup)
+
+        def within(row: models.Model) -> bool | None:
+            actual = _plain(getattr(row, name))
+            return None if actual is None else actual in values
+
+        return within
     compare = _COMPARISONS.get(kind)
     if compare is None:
         raise _Unreadable(lookup)
-    expected = _value(row, expected)
-    if actual is None or expected is None:
-        return None
-    return compare(actual, expected)
+    other = _operand(model, expected)
+
+    def compared(row: models.Model) -> bool | None:
+        actual, wanted = _plain(getattr(row, name)), other(row)
+        return None if actual is None or wanted is None else compare(actual, wanted)
+
+    return compared
 
 
-def _evaluate(row: models.Model, condition: Q) -> bool | None:
-    """Evaluate a ``Q`` tree on ``row`` with SQL's three-valued AND, OR and NOT."""
-    results = [
-        _evaluate(row, child) if isinstance(child, Q) else _leaf(row, *child)
+def _compile(model: type[models.Model], condition: Q) -> Test:
+    """Compile a ``Q`` tree into a test with SQL's three-valued AND, OR and NOT."""
+    tests = [
+        _compile(model, child) if isinstance(child, Q) else _compile_leaf(model, *child)
         for child in condition.children
     ]
-    if condition.connector == Q.AND:
-        result = False if False in results else (None if None in results else True)
-    else:
-        result = True if True in results else (None if None in results else False)
-    if condition.negated and result is not None:
-        result = not result
-    return result
+    conjunction, negated = condition.connector == Q.AND, condition.negated
+
+    # AND stops at the first False, OR at the first True; an unknown part leaves the rest unknown.
+    decisive = not conjunction
+
+    def test(row: models.Model) -> bool | None:
+        result: bool | None = not decisive
+        for part in tests:
+            outcome = part(row)
+            if outcome is decisive:
+                result = decisive
+                break
+            if outcome is None:
+                result = None
+        return result if result is None or not negated else not result
+
+    return test
+
+
+def _referenced(condition: Q) -> set[str]:
+    """The fields a condition reads (Django skips a constraint on a field left out)."""
+    names: set[str] = set()
+    for child in condition.children:
+        if isinstance(child, Q):
+            names |= _referenced(child)
+            continue
+        lookup, value = child
+        names.add(lookup.split(LOOKUP_SEP)[0])
+        if isinstance(value, F):
+            names.add(value.name)
+    return names
+
+
+@functools.cache
+def _checks(
+    model: type[models.Model],
+) -> list[tuple[models.CheckConstraint, Test | None, frozenset[str]]]:
+    """Each check constraint of ``model`` (and its parents), compiled once per process."""
+    compiled = []
+    for owner in (model, *model._meta.get_parent_list()):
+        for constraint in owner._meta.constraints:
+            if not isinstance(constraint, models.CheckConstraint):
+                continue
+            try:
+                test = _compile(model, constraint.condition)
+            except _Unreadable:
+                test = None  # the database will be asked
+            compiled.append((constraint, test, frozenset(_referenced(constraint.condition))))
+    return compiled
 
 
 def check_constraint_errors(
@@ -103,37 +166,17 @@ def check_constraint_errors(
     Django's ``validate`` skips them.
     """
     errors: dict[str, list[str]] = {}
-    for _, constraints in row.get_constraints():
-        for constraint in constraints:
-            if not isinstance(constraint, models.CheckConstraint):
-                continue
-            try:
-                if _involves(constraint.condition, exclude):
-                    continue
-                passed = _evaluate(row, constraint.condition) is not False
-            except _Unreadable:
-                passed = _database_says_valid(constraint, row, exclude=exclude, using=using)
-            if not passed:
-                field = field_of.get(constraint.name, "__all__")
-                errors.setdefault(field, []).append(constraint.get_violation_error_message())
-    return errors
-
-
-def _involves(condition: Q, fields: set[str]) -> bool:
-    """Whether the condition reads any of ``fields`` (then Django would skip it)."""
-    if not fields:
-        return False
-    for child in condition.children:
-        if isinstance(child, Q):
-            if _involves(child, fields):
-                return True
+    for constraint, test, fields in _checks(type(row)):
+        if fields & exclude:
             continue
-        lookup, value = child
-        name = lookup.split(LOOKUP_SEP)[0]
-        referenced = {name, value.name} if isinstance(value, F) else {name}
-        if referenced & fields:
-            return True
-    return False
+        if test is not None:
+            passed = test(row) is not False
+        else:
+            passed = _database_says_valid(constraint, row, exclude=exclude, using=using)
+        if not passed:
+            field = field_of.get(constraint.name, "__all__")
+            errors.setdefault(field, []).append(constraint.get_violation_error_message())
+    return errors
 
 
 def _database_says_valid(

@@ -81,6 +81,10 @@ COLUMN_OF_LINE = {
     "product": "sku",
     **{f: c for c, f in {**LINE_FIELDS, **LINE_MONEY}.items()},
 }
+# Fields read from a column whose parser checks the cell as the field would (type, length,
+# choices, range), so full_clean need not check them again one by one.
+PARSED_CONTRACT_FIELDS = {"number", "currency", *CONTRACT_FIELDS.values(), *CONTRACT_MONEY.values()}
+PARSED_LINE_FIELDS = {"sequence", *LINE_FIELDS.values(), *LINE_MONEY.values()}
 # Background work after an import: contracts per task that re-derives schedules and revenue.
 FOLLOW_UP_CHUNK = 200
 
@@ -246,7 +250,10 @@ class ContractsLayout(Layout):
                     row.refuse(column, f"no user has the username {username}.")
                 setattr(contract, name, user)
         errors = row_errors(
-            contract, exclude={"customer", "finance_owner", "project_manager"}, unique=False
+            contract,
+            exclude={"customer", "finance_owner", "project_manager"},
+            unique=False,
+            parsed=PARSED_CONTRACT_FIELDS,
         )
         row.refuse_all(errors, COLUMN_OF_CONTRACT)
         if row.errors:
@@ -278,7 +285,10 @@ class ContractsLayout(Layout):
             line.service_start = line.service_start or contract.start_date
         self._check_subscription_key(row, line, contract, found)
         row.refuse_all(
-            row_errors(line, exclude={"contract", "product"}, unique=False), COLUMN_OF_LINE
+            row_errors(
+                line, exclude={"contract", "product"}, unique=False, parsed=PARSED_LINE_FIELDS
+            ),
+            COLUMN_OF_LINE,
         )
         if not row.errors:
             changes.add(line, row, new=new, changed=changed_fields(line, before))
@@ -366,9 +376,11 @@ class _Lookups:
         self.contracts = by(Contract.objects.filter(number__in=groups), "number")
         self.lines = {
             (line.contract_id, line.sequence): line
-            for line in ContractLine.objects.filter(
-                contract__in=self.contracts.values(),
-                sequence__in={r.values["line_sequence"] for r in rows},
+            for line in ContractLine.with_fixed_milestones(
+                ContractLine.objects.filter(
+                    contract__in=self.contracts.values(),
+                    sequence__in={r.values["line_sequence"] for r in rows},
+                )
             )
         }
         keys = {r.values.get("subscription_key") for r in rows} - {None}

@@ -9,11 +9,21 @@ from pathlib import Path
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from djmoney.models.fields import MoneyField
 from djmoney.money import Money
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 from billing.models import BillingEvent
-from contracts.imports.contracts import ContractsLayout
+from contracts.imports.contracts import (
+    COLUMN_OF_CONTRACT,
+    COLUMN_OF_LINE,
+    PARSED_CONTRACT_FIELDS,
+    PARSED_LINE_FIELDS,
+    ContractsLayout,
+)
 from contracts.models import BillingModel, Contract, ContractLine, RevenuePolicy
+from imports.cells import CellError
 from imports.engine import Mode, Status, import_csv
 from imports.export import export_csv
 from revenue.models import PerformanceObligation
@@ -254,3 +264,69 @@ def test_a_chunk_costs_the_same_lookups_for_ten_lines_as_for_a_hundred(book):
     assert reads_10 == reads_100
     assert all_100 < 30
     assert Contract.objects.count() == 110
+
+
+HOSTILE = ["x" * 256, "x" * 33, "bogus", "-1", "0", "121", "32", "1.00001", "1e400", "XXX", "EUR"]
+PARSED_COLUMNS = [
+    (column, field)
+    for model, fields in (
+        (Contract, PARSED_CONTRACT_FIELDS),
+        (ContractLine, PARSED_LINE_FIELDS),
+    )
+    for field in sorted(fields)
+    for column in [{**COLUMN_OF_CONTRACT, **COLUMN_OF_LINE}[field]]
+]
+
+
+@pytest.mark.parametrize(("column", "field"), PARSED_COLUMNS)
+@settings(max_examples=40, deadline=None)
+@given(cell=st.one_of(st.sampled_from(HOSTILE), st.text(max_size=300)))
+def test_what_a_column_accepts_its_field_accepts_too(column, field, cell):
+    """The field rules full_clean skips for parsed fields are the column parsers' to keep."""
+    model = Contract if column in COLUMN_OF_CONTRACT.values() else ContractLine
+    parse = {c.name: c.parse for c in ContractsLayout.columns}[column]
+    assume(cell.strip())  # an empty cell is never parsed: it clears or defaults the field
+    try:
+        value = parse(cell.strip())
+    except CellError:
+        return
+    model_field = model._meta.get_field(field)
+    if isinstance(model_field, MoneyField):
+        value = Money(value, "USD")
+    model_field.clean(value, model())
+
+
+def test_a_milestone_line_cannot_drop_below_what_its_milestones_fixed(book, contract_line_factory):
+    line = contract_line_factory(
+        contract__number="K-1",
+        contract__customer__number="MILES",
+        sequence=1,
+        milestone=True,
+        product__sku="PROJECT",
+        unit_price=Money(1000, "USD"),
+    )
+    for sequence, status, amount in (
+        (1, "achieved", 600),
+        (2, "planned", 300),
+        (3, "cancelled", 99),
+    ):
+        line.milestones.create(
+            sequence=sequence,
+            name=f"M{sequence}",
+            planned_date=date(2026, 3, 1),
+            amount=Money(amount, "USD"),
+            status=status,
+            achieved_on=date(2026, 3, 1) if status == "achieved" else None,
+        )
+    head = "contract_number,customer_number,start_date,end_date,line_sequence,sku,unit_price\n"
+
+    def import_price(price: str):
+        row = f"K-1,MILES,2026-01-01,2026-12-31,1,PROJECT,{price}\n"
+        return import_csv(ContractsLayout(), (head + row).encode())
+
+    # Achieved 600 and a fixed planned 300 count; the cancelled 99 does not.
+    assert problems(import_price("899.99")) == [
+        "Row 2, column unit_price: The milestones already achieved or fixed in amount total "
+        "900.00 USD; the line's value cannot be less."
+    ]
+    assert import_price("900").counts == {Status.UPDATED: 1}

@@ -1,0 +1,70 @@
+"""Insert many new rows fast: PostgreSQL's ``COPY``, with ``bulk_create`` everywhere else.
+
+``bulk_create`` prepares every value of every row through Django's field machinery and sends
+them as query parameters: about 150 µs a row, the largest single cost of importing a contract
+file. ``COPY`` streams the rows in psycopg's own text format instead. The primary keys are
+taken from the table's sequence first (one query), so the objects come back with their ids,
+as ``bulk_create``'s do. Values Django would convert (a ``Money`` to its amount) are converted
+here the same way; a field of any type this module does not know goes through Django's own
+preparation, so nothing is written differently, only faster.
+"""
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from django.db import connections, models, router
+from djmoney.money import Money
+
+# Field types whose Python values psycopg writes exactly as Django would prepare them.
+PLAIN_FIELDS = (
+    models.CharField,
+    models.TextField,
+    models.DecimalField,
+    models.DateField,  # and DateTimeField
+    models.IntegerField,  # and the small, big, positive and auto variants
+    models.BooleanField,
+    models.ForeignKey,
+)
+
+
+def _plain(value: Any) -> Any:
+    return value.amount if isinstance(value, Money) else value
+
+
+def _converter(field: models.Field, connection) -> Callable[[models.Model], Any]:
+    """Return how to read ``field``'s database value off an object about to be inserted."""
+    if isinstance(field, PLAIN_FIELDS):
+        return lambda obj: _plain(field.pre_save(obj, True))
+    return lambda obj: field.get_db_prep_save(field.pre_save(obj, True), connection)
+
+
+def bulk_insert(model: type[models.Model], objs: Sequence[models.Model]) -> None:
+    """Insert ``objs`` (new, unsaved) and give each its primary key, as ``bulk_create`` does."""
+    if not objs:
+        return
+    connection = connections[router.db_for_write(model)]
+    if connection.vendor != "postgresql":
+        model.objects.bulk_create(objs)
+        return
+    meta = model._meta
+    quote = connection.ops.quote_name
+    fields = meta.concrete_fields
+    converters = [_converter(field, connection) for field in fields if not field.primary_key]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
+            [meta.db_table, meta.pk.column, len(objs)],
+        )
+        ids = [row[0] for row in cursor.fetchall()]
+        columns = ", ".join(
+            quote(f.column) for f in (meta.pk, *[f for f in fields if not f.primary_key])
+        )
+        # psycopg's own cursor, wrapped so its errors arrive as Django's (IntegrityError...).
+        copying = cursor.cursor.copy(f"COPY {quote(meta.db_table)} ({columns}) FROM STDIN")
+        with connection.wrap_database_errors, copying as copy:
+            for pk, obj in zip(ids, objs, strict=True):
+                copy.write_row([pk, *(convert(obj) for convert in converters)])
+    for pk, obj in zip(ids, objs, strict=True):
+        obj.pk = pk
+        obj._state.adding = False
+        obj._state.db = connection.alias
