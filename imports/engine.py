@@ -23,7 +23,7 @@ import csv
 import io
 import itertools
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, ClassVar
@@ -429,10 +429,3 @@ def _table(layout: Layout, data: bytes, report: ImportReport) -> CsvTable:
     )
     report.header = [name for name in table.columns if name != ERRORS_COLUMN]
     return table
-
-
-def column_help(layouts: Iterable[type[Layout]]) -> dict[str, list[tuple[str, bool, str]]]:
-    """Each layout's columns with whether they are required and what they hold, for docs."""
-    return {
-        layout.name: [(c.name, c.required, c.help) for c in layout.columns] for layout in layouts
-    }

@@ -2,18 +2,18 @@
 
 import csv
 import io
-from collections.abc import Iterator
 
 from django.db import models
 
 from imports.engine import Layout, escape_formula
 
 
-def export_lines(layout: Layout, queryset: models.QuerySet) -> Iterator[str]:
-    """Yield the CSV text of ``queryset`` line by line (header first), for streaming.
+def export_csv(layout: Layout, queryset: models.QuerySet) -> str:
+    """Return the CSV text of ``queryset`` in ``layout``, header first.
 
     Cells a spreadsheet would run as a formula (``=``, ``+``, ``-``, ``@`` first) are written
-    with a leading apostrophe, so opening the export cannot execute anything.
+    with a leading apostrophe, so opening the export cannot execute anything; the import drops
+    the apostrophe again.
     """
     buffer = io.StringIO()
     writer = csv.writer(buffer)
@@ -21,13 +21,4 @@ def export_lines(layout: Layout, queryset: models.QuerySet) -> Iterator[str]:
     writer.writerow(names)
     for row in layout.export_rows(queryset):
         writer.writerow([escape_formula(row.get(name, "")) for name in names])
-        if buffer.tell() > 64 * 1024:
-            yield buffer.getvalue()
-            buffer.seek(0)
-            buffer.truncate()
-    yield buffer.getvalue()
-
-
-def export_csv(layout: Layout, queryset: models.QuerySet) -> str:
-    """Return the whole CSV text of ``queryset`` in ``layout``."""
-    return "".join(export_lines(layout, queryset))
+    return buffer.getvalue()
