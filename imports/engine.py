@@ -367,7 +367,7 @@ class _Pass:
             first = self.keys.setdefault(key, row.number)
             if first != row.number:
                 names = " and ".join(self.layout.key)
-                row.refuse(names.split(" and ")[0], f"repeats the {names} of row {first}.")
+                row.refuse(self.layout.key[0], f"repeats the {names} of row {first}.")
 
 
 def import_csv(

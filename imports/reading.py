@@ -34,7 +34,6 @@ class CsvRow:
 
     number: int
     cells: dict[str, str]
-    raw: list[str]
 
 
 def max_bytes() -> int:
@@ -89,7 +88,6 @@ class CsvTable:
 
     columns: list[str]
     encoding: str
-    delimiter: str
     _reader: Iterator[list[str]]
 
     def rows(self) -> Iterator[CsvRow]:
@@ -100,7 +98,7 @@ class CsvTable:
             if not any(cell.strip() for cell in cells):
                 continue
             padded = cells + [""] * (width - len(cells))
-            row = CsvRow(index, dict(zip(self.columns, padded, strict=False)), cells)
+            row = CsvRow(index, dict(zip(self.columns, padded, strict=False)))
             if len(cells) > width:
                 row.cells["__extra__"] = f"{len(cells)} cells; the header has {width}"
             yield row
@@ -128,7 +126,7 @@ def open_table(
     except csv.Error as error:
         raise FileError(f"Row 1 (the header) cannot be read: {error}.") from error
     _check_header(header, required=required, optional=optional, ignored=ignored)
-    return CsvTable(header, encoding, delimiter, _records(reader))
+    return CsvTable(header, encoding, _records(reader))
 
 
 def _records(reader) -> Iterator[list[str]]:

@@ -198,8 +198,9 @@ class ContractsLayout(Layout):
                     continue
                 # A line kept as it was still counts as updated when its contract changed.
                 row.status = lines.status_of(row)
-                if row.status == Status.UNCHANGED:
-                    row.status = min(contracts.status_of(group[0]), Status.UPDATED, key=_rank)
+                contract_changed = contracts.status_of(group[0]) == Status.UPDATED
+                if row.status == Status.UNCHANGED and contract_changed:
+                    row.status = Status.UPDATED
         self._save(contracts, lines)
 
     def _agrees_with_first_row(self, row: Row) -> bool:
@@ -355,10 +356,6 @@ class ContractsLayout(Layout):
                     **{c: cell(getattr(line, f)) for c, f in LINE_FIELDS.items()},
                     **{c: cell(getattr(line, f)) for c, f in LINE_MONEY.items()},
                 }
-
-
-def _rank(status: Status) -> int:
-    return [Status.UNCHANGED, Status.UPDATED, Status.NEW].index(status)
 
 
 class _Lookups:
