@@ -60,6 +60,21 @@ class MoneyField(serializers.Field):
         return money_data(value.amount, value.currency.code)
 
 
+class SlugRelatedField(serializers.SlugRelatedField):
+    """DRF's ``SlugRelatedField`` refusing a NUL character, as its ``CharField`` does.
+
+    The name is looked up as text; PostgreSQL text cannot hold NUL, so the lookup would fail
+    with a database error (a 500) instead of saying which field is wrong.
+    """
+
+    default_error_messages = {"null_characters": "Null characters are not allowed."}
+
+    def to_internal_value(self, data):
+        if isinstance(data, str) and "\x00" in data:
+            self.fail("null_characters")
+        return super().to_internal_value(data)
+
+
 class IdCursorPagination(CursorPagination):
     """Cursor pages in id order, whatever ordering the request asks for.
 

@@ -23,7 +23,7 @@ from contracts.models import (
     Product,
     RevenuePolicy,
 )
-from rms.api import MoneyField, MoneySerializer, money_data
+from rms.api import MoneyField, MoneySerializer, SlugRelatedField, money_data
 from rms.money import validate_currency_code
 
 User = get_user_model()
@@ -63,11 +63,9 @@ def currency_field(**kwargs) -> serializers.CharField:
     )
 
 
-def user_field(**kwargs) -> serializers.SlugRelatedField:
+def user_field(**kwargs) -> SlugRelatedField:
     """A user named by username, which is what people and integrations know them by."""
-    return serializers.SlugRelatedField(
-        slug_field=User.USERNAME_FIELD, queryset=User.objects.all(), **kwargs
-    )
+    return SlugRelatedField(slug_field=User.USERNAME_FIELD, queryset=User.objects.all(), **kwargs)
 
 
 # --- Customers -----------------------------------------------------------------------------
@@ -83,7 +81,7 @@ class CustomerSerializer(serializers.ModelSerializer):
     """A customer with its billing contacts; holds are changed by the hold action only."""
 
     currency = currency_field(help_text="Default currency of this customer's contracts.")
-    payment_terms = serializers.SlugRelatedField(
+    payment_terms = SlugRelatedField(
         slug_field="name",
         queryset=PaymentTerms.objects.all(),
         help_text="Payment terms by name, e.g. Net 30.",
@@ -245,13 +243,13 @@ class ContractSerializer(serializers.ModelSerializer):
     customer = ContractCustomerSerializer(read_only=True)
     not_to_exceed = MoneyField(allow_null=True)
     cost_budget = MoneyField(allow_null=True)
-    finance_owner = serializers.SlugRelatedField(
+    finance_owner = SlugRelatedField(
         slug_field=User.USERNAME_FIELD, read_only=True, help_text="Username."
     )
-    project_manager = serializers.SlugRelatedField(
+    project_manager = SlugRelatedField(
         slug_field=User.USERNAME_FIELD, read_only=True, help_text="Username."
     )
-    subscribers = serializers.SlugRelatedField(
+    subscribers = SlugRelatedField(
         slug_field=User.USERNAME_FIELD, many=True, read_only=True, help_text="Usernames."
     )
     is_billing_held = serializers.BooleanField(

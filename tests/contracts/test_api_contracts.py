@@ -192,6 +192,16 @@ class TestCreate:
         unknown = post(clerk, CONTRACTS, {**body, "number": "K-2", "finance_owner": "nobody"})
         assert "finance_owner" in fields(unknown)
 
+    def test_a_username_with_a_null_character_is_refused_naming_its_field(
+        self, clerk, post, new_contract
+    ):
+        """PostgreSQL text cannot hold NUL: the lookup must not reach the database (was a 500)."""
+        response = post(clerk, CONTRACTS, {**new_contract, "subscribers": ["c\x00fo"]})
+
+        assert response.status_code == 400
+        assert fields(response) == {"subscribers": ["Null characters are not allowed."]}
+        assert Contract.objects.count() == 0
+
 
 class TestChange:
     @pytest.fixture
