@@ -17,3 +17,11 @@ delivery_hold_released = Signal()
 # Sent after commit when a billing hold is released, so that what it kept back is invoiced.
 # Arguments as for ``delivery_hold_released``.
 billing_hold_released = Signal()
+
+# Sent after commit when a contract modification (an amendment, issue #8) takes effect, so that
+# revenue accounts for it by its treatment. Arguments: ``contract``, ``modification_id``,
+# ``effective_date`` (a date) and ``treatment``: "separate_contract" (the added lines are a new
+# contract at SSP), "prospective" (re-allocate the remaining consideration to the remaining
+# obligations from ``effective_date``) or "catch_up" (re-allocate the whole contract and post
+# the cumulative difference in the open period).
+contract_modified = Signal()
