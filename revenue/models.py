@@ -367,3 +367,123 @@ class RevenueRun(models.Model):
 
     def __str__(self) -> str:
         return f"Revenue run #{self.pk} as of {self.as_of}"
+
+
+# Variable consideration (ASC 606-10-32-5 to 32-14) ---------------------------------------------
+
+
+class VariableConsideration(models.Model):
+    """An uncertain part of a contract's price: a bonus, a penalty, a rebate, usage above a floor.
+
+    Its estimate is re-assessed period by period (``VariableAssessment``) and the constrained
+    amount of the assessment that counts enters the transaction price. Tied to one obligation it
+    is allocated entirely to it (ASC 606-10-32-40); otherwise it is spread over the contract's
+    pooled obligations by relative SSP, like the fixed price. Once the outcome is known the
+    actual amount replaces every estimate and the item is closed.
+    """
+
+    class Kind(models.TextChoices):
+        USAGE_COMMITMENT = "usage_commitment", "Usage beyond the minimum commitment"
+        PERFORMANCE_BONUS = "performance_bonus", "Performance bonus"
+        PENALTY = "penalty", "Penalty"
+        VOLUME_REBATE = "volume_rebate", "Volume rebate"
+        OTHER = "other", "Other"
+
+    class Method(models.TextChoices):
+        EXPECTED_VALUE = "expected_value", "Expected value"
+        MOST_LIKELY = "most_likely", "Most likely amount"
+
+    contract = models.ForeignKey(
+        Contract, on_delete=models.PROTECT, related_name="variable_considerations"
+    )
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    description = models.CharField(max_length=255)
+    # An obligation removed with its lines leaves the amount to the contract's pool.
+    obligation = models.ForeignKey(
+        PerformanceObligation,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="variable_considerations",
+        help_text="Set when the amount relates entirely to one obligation (ASC 606-10-32-40); "
+        "left empty, it is spread over the obligations by relative SSP.",
+    )
+    method = models.CharField(
+        "estimation method", max_length=16, choices=Method.choices, default=Method.MOST_LIKELY
+    )
+    included = MoneyField(
+        "in the transaction price",
+        **MONEY_DIGITS,
+        help_text="What the latest allocation included; compared with the next one to explain it.",
+    )
+    actual = MoneyField(
+        **MONEY_DIGITS, null=True, blank=True, help_text="The outcome, once it is known."
+    )
+    resolved_period = models.DateField(
+        null=True, blank=True, help_text="First day of the month the outcome was entered in."
+    )
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_by = models.CharField(max_length=150, blank=True)
+    resolution_note = models.CharField(max_length=255, blank=True)
+    created_by = models.CharField(max_length=150, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    history = AuditTrail()
+
+    class Meta:
+        ordering = ["contract", "id"]
+        verbose_name = "variable consideration"
+        verbose_name_plural = "variable consideration"
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(actual__isnull=True) & Q(resolved_period__isnull=True))
+                | (Q(actual__isnull=False) & Q(resolved_period__day=1)),
+                name="variable_resolved_has_actual_and_period",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.contract.number}: {self.get_kind_display()} ({self.description})"
+
+    @property
+    def resolved(self) -> bool:
+        return self.actual is not None
+
+
+class VariableAssessment(models.Model):
+    """One assessment of a variable amount for an accounting month, kept as history.
+
+    ``scenarios`` are the possible outcomes as ``[{"amount": "12000.00", "probability": "0.6"}]``;
+    ``estimate`` is what the item's method makes of them; ``constrained`` is the part included
+    in the transaction price (ASC 606-10-32-11), with ``reason`` whenever it differs from the
+    estimate. A later assessment of the same month supersedes an earlier one.
+    """
+
+    item = models.ForeignKey(
+        VariableConsideration, on_delete=models.CASCADE, related_name="assessments"
+    )
+    period = models.DateField(help_text="First day of the accounting month assessed.")
+    method = models.CharField(max_length=16, choices=VariableConsideration.Method.choices)
+    scenarios = models.JSONField()
+    estimate = MoneyField(**MONEY_DIGITS)
+    constrained = MoneyField(
+        "included in the price", **MONEY_DIGITS, help_text="The constrained amount."
+    )
+    reason = models.CharField(max_length=500, blank=True)
+    assessed_by = models.CharField(max_length=150, blank=True)
+    assessed_at = models.DateTimeField(auto_now_add=True)
+
+    history = AuditTrail()
+
+    class Meta:
+        ordering = ["item", "period", "id"]
+        get_latest_by = ["period", "id"]
+        indexes = [models.Index(fields=["item", "period"])]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(period__day=1), name="variable_assessment_period_starts_on_first"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.item}: {self.constrained} for {self.period:%b %Y}"

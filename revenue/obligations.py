@@ -9,12 +9,16 @@ kinds of obligation keep their own consideration out of that pool:
 - evergreen subscriptions: the enforceable term is one billing period at a time, so each
   period's charge is that period's price and nothing is known of later periods to pool.
 
+Variable consideration (``revenue.variable_consideration``) joins the price at the amount that
+counts on the pricing date: tied to one obligation it goes to that one alone (ASC 606-10-32-40),
+otherwise it is spread over the pooled obligations by relative SSP, as the fixed price is.
+
 Every allocation that changes anything is stored with its inputs (``Allocation`` and
 ``ObligationAllocation``) so a user can see how each figure was reached.
 """
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
@@ -41,7 +45,10 @@ from revenue.models import (
     ObligationLine,
     PerformanceObligation,
     RevenueScheduleEntry,
+    VariableConsideration,
 )
+from revenue.variable_consideration import Included, included_as_of, pricing_date, variable_items
+from rms.money import allocate
 
 Method = PerformanceObligation.AllocationMethod
 
@@ -209,6 +216,8 @@ class PriceFacts:
     billed: dict[int, list[BilledPeriod]]
     credited: dict[int, list[tuple[date, Money]]]
     cancelled: dict[int, Money] = field(default_factory=dict)
+    # Variable consideration by contract id, when the caller loaded it for many contracts.
+    variable: dict[int, list[VariableConsideration]] | None = None
 
     @classmethod
     def of(cls, line_ids: Sequence[int]) -> "PriceFacts":
@@ -297,23 +306,78 @@ def _allocate(
     return Method.RELATIVE_SSP, domain.allocate_relative_ssp(inputs), note
 
 
+def _with_variable(
+    obligations: Sequence[PerformanceObligation],
+    results: list[domain.Allocation],
+    included: Sequence[Included],
+) -> list[domain.Allocation]:
+    """Add each variable amount to the allocation: to its own obligation, or by relative SSP.
+
+    The pool's shares are weighted by SSP (by price when no pooled obligation has one, evenly
+    when none has either), so a pooled bonus follows the fixed price's split; each amount is
+    split by the largest-remainder rule and so adds exactly to the price.
+    """
+    extra = {result.key: Money(0, result.allocated.currency) for result in results}
+    pool = [r for r in results if r.method != domain.VARIABLE_OWN] or results
+    by_key = {str(o.pk): o for o in obligations}
+    for part in included:
+        if not part.amount.amount:
+            continue
+        own = part.item.obligation_id
+        if own is not None and str(own) in extra:
+            extra[str(own)] += part.amount
+            continue
+        weights = [r.ssp.amount for r in pool]
+        if not any(weights):
+            weights = [by_key[r.key].fixed_price.amount for r in pool]
+        if not any(weights):
+            weights = [1] * len(pool)
+        for result, share in zip(pool, allocate(part.amount, weights), strict=True):
+            extra[result.key] += share
+    return [replace(r, allocated=r.allocated + extra[r.key]) for r in results]
+
+
+def _variable_changes(included: Sequence[Included]) -> list[str]:
+    """Describe, and remember on each item, the variable amounts that moved since last time."""
+    changes, moved = [], []
+    for part in included:
+        if part.amount != part.item.included:
+            changes.append(part.explain(part.item.included))
+            part.item.included = part.amount
+            moved.append(part.item)
+    VariableConsideration.objects.bulk_update(moved, ["included_currency", "included"])
+    return changes
+
+
 def allocation_refresh(
     *,
     contract: Contract,
     obligations: Sequence[PerformanceObligation],
     reason: str,
     facts: PriceFacts | None = None,
+    as_of: date | None = None,
 ) -> Allocation | None:
     """Allocate the contract's transaction price and store it when anything changed.
 
-    Returns the new ``Allocation``, or None when the result equals the current one, so that
-    calling this on every revenue run costs no writes.
+    Variable consideration counts as it stands on ``as_of`` (by default the date the contract
+    was last recognized through, else today). Returns the new ``Allocation``, or None when the
+    result equals the current one, so that calling this on every revenue run costs no writes.
     """
     if not obligations:
         return None
     facts = facts if facts is not None else PriceFacts.of(_line_ids(obligations))
     inputs = _inputs(obligations, facts)
     method, results, note = _allocate(obligations, inputs)
+    items = (
+        facts.variable.get(contract.pk, [])
+        if facts.variable is not None
+        else variable_items([contract.pk])[contract.pk]
+    )
+    if items:
+        as_of = as_of or pricing_date(contract)
+        included = [included_as_of(item, as_of) for item in items]
+        results = _with_variable(obligations, results, included)
+        reason = "; ".join([*_variable_changes(included), reason])
     by_key = {o.pk: o for o in obligations}
     methods: dict[int, str] = {}
     shares: dict[int, Fraction] = {}

@@ -48,6 +48,7 @@ from revenue.models import (
     RevenuePeriod,
     RevenueRun,
     RevenueScheduleEntry,
+    VariableConsideration,
 )
 from revenue.obligations import (
     PriceFacts,
@@ -56,6 +57,7 @@ from revenue.obligations import (
     obligations_of,
     obligations_sync,
 )
+from revenue.variable_consideration import variable_items
 from rms.money import round_money
 
 logger = logging.getLogger(__name__)
@@ -163,6 +165,7 @@ class _Context:
     accounts: dict
     facts: Facts
     recognized: dict[int, _Recognized]
+    variable: dict[int, list[VariableConsideration]] = field(default_factory=dict)
 
 
 def _post(
@@ -288,7 +291,9 @@ def contracts_recognize(
     by_contract = obligations_of(ids)
     obligations = [o for group in by_contract.values() for o in group]
     facts = _facts(obligations)
-    context = _Context(first_open_period(), ledger_accounts(), facts, _recognized(obligations))
+    context = _Context(
+        first_open_period(), ledger_accounts(), facts, _recognized(obligations), variable_items(ids)
+    )
     writes, done = _Writes(), []
     new_states, moved_states = [], []
     for contract_id, group in by_contract.items():
@@ -330,7 +335,13 @@ def _recognize_contract(
         contract=group[0].contract,
         obligations=group,
         reason="Revenue run",
-        facts=PriceFacts(billed=facts.billed, credited=facts.credited, cancelled=facts.cancelled),
+        facts=PriceFacts(
+            billed=facts.billed,
+            credited=facts.credited,
+            cancelled=facts.cancelled,
+            variable=context.variable,
+        ),
+        as_of=through,
     )
     for obligation in group:
         lines = lines_of(obligation)
