@@ -566,3 +566,6 @@ class ContractWithRevenueAdmin(ContractWithBillingAdmin):
 
 admin.site.unregister(Contract)
 admin.site.register(Contract, ContractWithRevenueAdmin)
+
+# Variable consideration registers its admin in a module of its own.
+from revenue import admin_variable  # noqa: E402, F401

@@ -48,6 +48,7 @@ from revenue.models import (
     VariableConsideration,
 )
 from revenue.variable_consideration import Included, included_as_of, pricing_date, variable_items
+from rms.audit import history_record_bulk
 from rms.money import allocate
 
 Method = PerformanceObligation.AllocationMethod
@@ -345,7 +346,9 @@ def _variable_changes(included: Sequence[Included]) -> list[str]:
             changes.append(part.explain(part.item.included))
             part.item.included = part.amount
             moved.append(part.item)
-    VariableConsideration.objects.bulk_update(moved, ["included_currency", "included"])
+    if moved:
+        VariableConsideration.objects.bulk_update(moved, ["included_currency", "included"])
+        history_record_bulk(VariableConsideration, moved)
     return changes
 
 

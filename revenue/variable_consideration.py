@@ -28,6 +28,7 @@ from revenue.journal import first_open_period
 from revenue.models import (
     ContractRevenue,
     PerformanceObligation,
+    RevenueScheduleEntry,
     VariableAssessment,
     VariableConsideration,
 )
@@ -102,6 +103,31 @@ def pricing_date(contract: Contract) -> date:
     """
     state = ContractRevenue.objects.filter(contract=contract).first()
     return state.recognized_through if state else timezone.localdate()
+
+
+def variable_section(contract_id: int) -> dict:
+    """Return the revenue page's variable consideration: items with history, and the catch-ups.
+
+    Three queries whatever the number of items, assessments and entries.
+    """
+    items = list(
+        VariableConsideration.objects.filter(contract_id=contract_id)
+        .select_related("obligation")
+        .prefetch_related("assessments")
+        .order_by("id")
+    )
+    catch_ups = (
+        RevenueScheduleEntry.objects.filter(
+            contract_id=contract_id,
+            status=RevenueScheduleEntry.Status.RECOGNIZED,
+            catch_up=True,
+        )
+        .select_related("obligation")
+        .order_by("-period", "-id")
+        if items
+        else []
+    )
+    return {"variable_items": items, "variable_catch_ups": list(catch_ups)}
 
 
 # Writing ---------------------------------------------------------------------------------------

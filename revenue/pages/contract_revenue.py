@@ -29,6 +29,7 @@ from revenue.models import (
 from revenue.pages.over_time import POSITION_LABELS, billing_against_revenue, history_chart
 from revenue.pages.shared import admin_page, date_input, figure
 from revenue.selectors import position_of, rpo_of
+from revenue.variable_consideration import variable_section
 from rms.money import round_money
 
 Status = RevenueScheduleEntry.Status
@@ -68,6 +69,7 @@ def contract_revenue_view(
         form=form,
         as_of=as_of,
         **contract_revenue(contract, as_of),
+        **variable_section(contract.pk),
     )
 
 
