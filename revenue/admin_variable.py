@@ -20,6 +20,7 @@ from billing.admin import ReadOnlyInline
 from revenue.models import PerformanceObligation, VariableAssessment, VariableConsideration
 from revenue.pages.shared import admin_page, date_input, figure
 from revenue.variable_consideration import (
+    obligation_check,
     parse_scenarios,
     variable_consideration_assess,
     variable_consideration_create,
@@ -40,11 +41,11 @@ class VariableConsiderationForm(forms.ModelForm):
 
     def clean(self):
         cleaned = super().clean()
-        contract, obligation = cleaned.get("contract"), cleaned.get("obligation")
-        if contract and obligation and obligation.contract_id != contract.pk:
-            self.add_error(
-                "obligation", f"{obligation} is not an obligation of contract {contract.number}."
-            )
+        if cleaned.get("contract"):
+            try:
+                obligation_check(contract=cleaned["contract"], obligation=cleaned.get("obligation"))
+            except ValidationError as error:
+                _show_errors(self, error)
         return cleaned
 
 

@@ -319,15 +319,21 @@ def _with_variable(
     split by the largest-remainder rule and so adds exactly to the price.
     """
     extra = {result.key: Money(0, result.allocated.currency) for result in results}
-    pool = [r for r in results if r.method != domain.VARIABLE_OWN] or results
     by_key = {str(o.pk): o for o in obligations}
+    # Usage earns what it bills and would never earn an amount given to it.
+    carriers = [r for r in results if by_key[r.key].pattern != RevenuePolicy.AS_CONSUMED]
+    pool = [r for r in carriers if r.method != domain.VARIABLE_OWN] or carriers
     for part in included:
         if not part.amount.amount:
             continue
         own = part.item.obligation_id
-        if own is not None and str(own) in extra:
+        if own is not None and any(r.key == str(own) for r in carriers):
             extra[str(own)] += part.amount
             continue
+        if not pool:
+            raise ValueError(
+                f"{part.item} has no obligation to carry it: every obligation is usage."
+            )
         weights = [r.ssp.amount for r in pool]
         if not any(weights):
             weights = [by_key[r.key].fixed_price.amount for r in pool]

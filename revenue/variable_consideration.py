@@ -21,7 +21,7 @@ from django.db.models import Prefetch
 from django.utils import timezone
 from djmoney.money import Money
 
-from contracts.models import Contract
+from contracts.models import Contract, RevenuePolicy
 from revenue.domain import variable_consideration as domain
 from revenue.domain.recognition import month_start
 from revenue.journal import first_open_period
@@ -201,6 +201,27 @@ def parse_scenarios(text: str, currency: str) -> list[domain.Scenario]:
     return scenarios
 
 
+def obligation_check(*, contract: Contract, obligation: PerformanceObligation | None) -> None:
+    """Refuse tying an item to another contract's obligation, or to a usage obligation.
+
+    Usage is recognized as it is billed (the right-to-invoice expedient), so an amount tied to
+    it would never be earned: the usage charges are already its variable consideration.
+    """
+    if obligation is None:
+        return
+    if obligation.contract_id != contract.pk:
+        raise ValidationError(
+            {"obligation": f"{obligation} is not an obligation of contract {contract.number}."}
+        )
+    if obligation.pattern == RevenuePolicy.AS_CONSUMED:
+        raise ValidationError(
+            {
+                "obligation": f"{obligation.name} is recognized as its usage is billed; its "
+                "variable consideration is that usage. Tie the item to another obligation."
+            }
+        )
+
+
 @transaction.atomic
 def variable_consideration_create(
     *,
@@ -212,10 +233,7 @@ def variable_consideration_create(
     created_by: str = "",
 ) -> VariableConsideration:
     """Record an uncertain amount of ``contract``'s price; it counts once it is assessed."""
-    if obligation is not None and obligation.contract_id != contract.pk:
-        raise ValidationError(
-            {"obligation": f"{obligation} is not an obligation of contract {contract.number}."}
-        )
+    obligation_check(contract=contract, obligation=obligation)
     item = VariableConsideration(
         contract=contract,
         kind=kind,

@@ -12,6 +12,7 @@ from djmoney.money import Money
 
 from revenue.domain.variable_consideration import Scenario
 from revenue.models import Allocation, VariableAssessment, VariableConsideration
+from revenue.obligations import obligations_sync
 from revenue.variable_consideration import (
     included_as_of,
     parse_scenarios,
@@ -261,3 +262,39 @@ def test_the_latest_assessment_of_a_month_on_or_before_the_date_counts(bonus, co
         usd("500"),
         usd("450"),
     ]
+
+
+@pytest.fixture
+def with_usage(contract, product_factory, contract_line_factory):
+    """The contract plus API calls billed as used (recognized as billed)."""
+    calls = product_factory(
+        name="API calls", ssp=usd("0"), revenue_policy="as_consumed", default_billing_model="usage"
+    )
+    contract_line_factory(contract=contract, product=calls, usage=True)
+    obligations_sync(contract=contract)
+    subscription, usage = contract.obligations.order_by("sequence")
+    return contract, subscription, usage
+
+
+def test_usage_never_carries_variable_consideration(with_usage):
+    contract, subscription, usage = with_usage
+    # Tied to usage it would never be earned (usage earns what it bills): refused.
+    with pytest.raises(ValidationError) as error:
+        variable_consideration_create(
+            contract=contract,
+            kind=Kind.USAGE_COMMITMENT,
+            description="Overage",
+            method=Method.MOST_LIKELY,
+            obligation=usage,
+        )
+    assert list(error.value.message_dict) == ["obligation"]
+    # Pooled, it goes to the subscription alone: 12,000 + 600 = 12,600, usage keeps 0.
+    item = variable_consideration_create(
+        contract=contract, kind=Kind.USAGE_COMMITMENT, description="Overage", method="most_likely"
+    )
+    variable_consideration_assess(
+        item=item, period=D(2026, 1, 1), scenarios=scenarios(("600", "1"))
+    )
+    subscription.refresh_from_db()
+    usage.refresh_from_db()
+    assert (subscription.allocated, usage.allocated) == (usd("12600"), usd("0"))
