@@ -8,7 +8,7 @@ The contract's revenue page lists the items beside their assessments and the cat
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import QuerySet
+from django.db.models import Max, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
@@ -101,6 +101,7 @@ class VariableConsiderationAdmin(admin.ModelAdmin):
         "allocated_to",
         "method",
         "included_figure",
+        "last_assessed",
         "status",
     ]
     list_filter = ["kind", "method", ("actual_currency", admin.EmptyFieldListFilter)]
@@ -136,7 +137,13 @@ class VariableConsiderationAdmin(admin.ModelAdmin):
         return False
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
-        return super().get_queryset(request).select_related("contract", "obligation")
+        # The month last assessed, so that items not yet re-assessed this period stand out.
+        return (
+            super()
+            .get_queryset(request)
+            .select_related("contract", "obligation")
+            .annotate(last_period=Max("assessments__period"))
+        )
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.name == "obligation":
@@ -150,6 +157,10 @@ class VariableConsiderationAdmin(admin.ModelAdmin):
     @admin.display(description="In the price", ordering="included")
     def included_figure(self, item: VariableConsideration) -> str:
         return f"{figure(item.included)} {item.included.currency}"
+
+    @admin.display(description="Last assessed", ordering="last_period")
+    def last_assessed(self, item: VariableConsideration) -> str:
+        return f"{item.last_period:%b %Y}" if item.last_period else "Never"
 
     @admin.display(description="Status")
     def status(self, item: VariableConsideration) -> str:

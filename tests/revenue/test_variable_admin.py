@@ -199,6 +199,28 @@ def test_the_pages_cost_the_same_queries_for_one_item_or_many(finance, contract,
         and "superseded" in page
         and assess_url(VariableConsideration.objects.get()) in page
     )
+    assert "May 2026" in finance.get(listing).content.decode()  # last assessed
     one = (queries(finance, revenue_page), queries(finance, listing))
     add_items(contract, 4)
     assert (queries(finance, revenue_page), queries(finance, listing)) == one
+
+
+def test_adding_an_item_for_another_contracts_obligation_is_refused_under_the_field(
+    finance, contract, contract_factory
+):
+    other = contract_factory()
+    response = finance.post(
+        admin_url(VariableConsideration, "add"),
+        {
+            "contract": other.pk,
+            "kind": Kind.PENALTY,
+            "description": "SLA credits",
+            "obligation": contract.obligations.get().pk,
+            "method": "expected_value",
+        },
+    )
+    assert response.status_code == 200
+    errors = response.context["adminform"].form.errors
+    assert list(errors) == ["obligation"]
+    assert f"is not an obligation of contract {other.number}" in errors["obligation"][0]
+    assert not VariableConsideration.objects.exists()
