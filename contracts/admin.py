@@ -16,6 +16,7 @@ from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest
 
 from contracts import services
+from contracts.admin_renewals import RenewalTermsInline  # also registers the renewal worklist
 from contracts.forms import (
     AmountsInContractCurrencyForm,
     ContractForm,
@@ -374,7 +375,7 @@ class ContractAdmin(LayoutImportExportMixin, NoDeleteLinksOnRelations, AuditHist
     list_select_related = ["customer"]
     date_hierarchy = "start_date"
     autocomplete_fields = ["customer", "finance_owner", "project_manager", "subscribers"]
-    inlines = [ContractLineInline, ChangeOrderInline]
+    inlines = [ContractLineInline, RenewalTermsInline, ChangeOrderInline]
     readonly_fields = ["created_at", "updated_at"]
     actions = ["activate", *HOLD_ACTIONS]
     fieldsets = [
