@@ -15,7 +15,7 @@ from contracts.renewals import annual_value, contract_renew, renewal_decide
 from contracts.tasks import renewals_run_task
 from revenue.models import RevenueScheduleEntry
 from revenue.runs import revenue_recognize
-from tests.billing.conftest import activate, bill  # noqa: F401  (fixtures shared with billing)
+from tests.billing.conftest import activate, bill  # noqa: F401  (billing's fixtures)
 from tests.contracts.factories import (
     ContractFactory,
     ContractLineFactory,
@@ -207,7 +207,7 @@ def test_the_task_renews_only_what_is_due_and_wanted(django_capture_on_commit_ca
     not_yet = annual_contract()
     Contract.objects.filter(pk=not_yet.pk).update(end_date=date(2027, 1, 31))
     ContractLine.objects.filter(contract=not_yet).update(service_end=date(2027, 1, 31))
-    manual = annual_contract(auto_renew=False)
+    annual_contract(auto_renew=False)  # renewed by hand only
     declined = annual_contract()
     renewal_decide(contract=declined, decision="not_renewing", reason="Churned", by="ann")
     draft = annual_contract()
@@ -244,7 +244,11 @@ def test_the_command_renews_and_reports(capsys):
     assert Renewal.objects.count() == 1
 
 
-def test_the_renewed_term_bills_at_the_new_price_and_issued_invoices_stay(renew, activate, bill):
+def test_the_renewed_term_bills_at_the_new_price_and_issued_invoices_stay(
+    renew,
+    activate,  # noqa: F811 (the imported fixture)
+    bill,  # noqa: F811
+):
     contract = annual_contract()
     Contract.objects.filter(pk=contract.pk).update(status=Contract.Status.DRAFT)
     contract.refresh_from_db()
@@ -271,7 +275,11 @@ def test_the_renewed_term_bills_at_the_new_price_and_issued_invoices_stay(renew,
     assert second.total == Money("1242.00", "USD")
 
 
-def test_revenue_recognizes_the_renewed_term(renew, activate, bill):
+def test_revenue_recognizes_the_renewed_term(
+    renew,
+    activate,  # noqa: F811 (the imported fixture)
+    bill,  # noqa: F811
+):
     contract = annual_contract()
     Contract.objects.filter(pk=contract.pk).update(status=Contract.Status.DRAFT)
     contract.refresh_from_db()

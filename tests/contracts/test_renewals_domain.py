@@ -2,6 +2,7 @@
 
 from datetime import date, timedelta
 from decimal import Decimal
+from itertools import pairwise
 
 import pytest
 from hypothesis import given
@@ -95,7 +96,7 @@ def test_k_renewals_give_k_contiguous_terms(first_end, terms):
         end = new_end
     assert len(spans) == len(terms)
     assert spans[0][0] == first_end + timedelta(days=1)
-    for (_, end_before), (start_after, _) in zip(spans, spans[1:], strict=False):
+    for (_, end_before), (start_after, _) in pairwise(spans):
         assert start_after == end_before + timedelta(days=1)  # no gap, no overlap
     for (start, end), months in zip(spans, terms, strict=True):
         # A term of n months lasts between 28n-ish and 31n days, never less than a month.
