@@ -16,7 +16,10 @@ from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest
 
 from contracts import services
-from contracts.admin_renewals import RenewalTermsInline  # also registers the renewal worklist
+from contracts.admin_renewals import (  # also registers the renewal worklist
+    RenewalHistoryInline,
+    RenewalTermsInline,
+)
 from contracts.forms import (
     AmountsInContractCurrencyForm,
     ContractForm,
@@ -375,7 +378,7 @@ class ContractAdmin(LayoutImportExportMixin, NoDeleteLinksOnRelations, AuditHist
     list_select_related = ["customer"]
     date_hierarchy = "start_date"
     autocomplete_fields = ["customer", "finance_owner", "project_manager", "subscribers"]
-    inlines = [ContractLineInline, RenewalTermsInline, ChangeOrderInline]
+    inlines = [ContractLineInline, RenewalTermsInline, RenewalHistoryInline, ChangeOrderInline]
     readonly_fields = ["created_at", "updated_at"]
     actions = ["activate", *HOLD_ACTIONS]
     fieldsets = [
@@ -413,7 +416,9 @@ class ContractAdmin(LayoutImportExportMixin, NoDeleteLinksOnRelations, AuditHist
         inlines = super().get_inlines(request, obj)
         if obj is None:
             # A change order changes an agreed contract; a new one states its budget directly.
-            return [inline for inline in inlines if not issubclass(inline, ChangeOrderInline)]
+            # Nor has a new contract been renewed.
+            later = (ChangeOrderInline, RenewalHistoryInline)
+            return [inline for inline in inlines if not issubclass(inline, later)]
         return inlines
 
     def save_formset(self, request: HttpRequest, form, formset, change: bool) -> None:

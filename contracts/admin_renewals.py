@@ -28,6 +28,7 @@ from contracts.models import (
     Contract,
     ContractLine,
     ContractRenewal,
+    Renewal,
     RenewalTerms,
 )
 from contracts.renewals import (
@@ -59,6 +60,31 @@ class RenewalTermsInline(admin.StackedInline):
         "decision_reason",
     ]
     readonly_fields = ["decision", "decision_reason", "decided_by", "decided_at"]
+
+
+class RenewalHistoryInline(admin.TabularInline):
+    """The contract page's renewals: each term renewed, to when, at what prices, by whom."""
+
+    model = Renewal
+    extra = 0
+    can_delete = False
+    verbose_name_plural = "Renewals"
+    fields = ["from_end", "to_end", "uplift_percent", "new_prices", "automatic", "renewed_by"]
+    readonly_fields = fields
+    ordering = ["from_end"]
+
+    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    @admin.display(description="Prices")
+    def new_prices(self, renewal: Renewal) -> str:
+        return (
+            "; ".join(f"line {p['sequence']}: {p['from']} → {p['to']}" for p in renewal.prices)
+            or "—"
+        )
 
 
 class ExpiringWithinFilter(admin.SimpleListFilter):

@@ -12,6 +12,7 @@ from django.test.utils import CaptureQueriesContext
 from djmoney.money import Money
 
 from contracts.models import Contract, ContractLine, ContractRenewal, Renewal, RenewalTerms
+from contracts.renewals import contract_renew
 from integrations.roles import AUDITOR, BILLING_CLERK
 from tests.admin_urls import admin_url
 from tests.contracts.factories import (
@@ -241,6 +242,8 @@ def contract_page_form(contract: Contract, **renewal) -> dict:
         "renewal_terms-0-uplift_percent": "0",
         "renewal_terms-0-notice_days": "30",
         **{f"renewal_terms-0-{key}": value for key, value in renewal.items()},
+        "renewals-TOTAL_FORMS": "0",
+        "renewals-INITIAL_FORMS": "0",
         "change_orders-TOTAL_FORMS": "0",
         "change_orders-INITIAL_FORMS": "0",
         "billing_events-TOTAL_FORMS": "0",
@@ -295,3 +298,14 @@ def test_bad_renewal_terms_are_named_on_the_contract_page(staff_client, change, 
     field = next(iter(change)) if "evergreen" not in change else "auto_renew"
     assert field in inline.formset.forms[0].errors
     assert not RenewalTerms.objects.exists()
+
+
+def test_the_contract_page_lists_its_renewals(staff_client):
+    contract = renewable()
+    renewal, _ = contract_renew(contract=contract, by="ann")
+
+    page = staff_client.get(admin_url(Contract, "change", contract.pk)).content.decode()
+
+    successor = renewal.prices[0]["sequence"]
+    assert f"line {successor}: 1200.00 → 1242.00" in page
+    assert ">ann<" in page
