@@ -37,6 +37,7 @@ from contracts.models import (
 )
 from contracts.services import contract_terms_announce
 from contracts.signals import contract_renewed
+from rms.audit import history_record_bulk
 from rms.money import round_money
 
 logger = logging.getLogger(__name__)
@@ -189,7 +190,9 @@ def contract_renew(
     row.end_date = end
     row.save(update_fields=["end_date", "updated_at"])
     successors = _continue_lines(row, lines, prices, start=start, end=end)
-    usage_lines.update(service_end=end)
+    usage_ids = list(usage_lines.values_list("pk", flat=True))
+    ContractLine.objects.filter(pk__in=usage_ids).update(service_end=end)
+    history_record_bulk(ContractLine, usage_ids)
     if terms.pk is not None:
         _reset_decision(terms)
     renewal = Renewal.objects.create(

@@ -343,3 +343,23 @@ def test_annual_value_counts_the_lines_that_run_to_the_end():
     ContractLineFactory(contract=contract, quantity=3)
     ContractLineFactory(contract=contract, service_end=date(2026, 6, 30))
     assert annual_value(contract) == Money("4800.00", "USD")
+
+
+def test_usage_lines_run_on_to_the_new_end_and_their_history_says_so(renew):
+    contract = annual_contract()
+    usage = ContractLineFactory(contract=contract, usage=True, subscription_key="meter-7")
+
+    renew(contract)
+
+    usage.refresh_from_db()
+    assert (usage.service_end, usage.subscription_key) == (date(2027, 12, 31), "meter-7")
+    assert usage.history.latest().service_end == date(2027, 12, 31)
+
+
+def test_a_contract_with_nothing_recurring_is_not_renewed(renew):
+    contract = ContractFactory(status=Contract.Status.ACTIVE)
+    ContractLineFactory(contract=contract, one_time=True)
+
+    with pytest.raises(ValidationError, match="no subscription or usage line"):
+        renew(contract)
+    assert not Renewal.objects.exists()
