@@ -16,7 +16,7 @@ from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.core.exceptions import ValidationError
 from django.db.models import Prefetch, QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
@@ -150,9 +150,23 @@ class RenewForm(forms.Form):
                     decimal_places=4,
                     min_value=Decimal(0),
                     initial=default,
+                    required=False,  # unless no uplift is typed: see clean()
                 )
                 lines.append((line, self[name], default))
             self.rows.append((contract, terms, lines))
+
+    def clean(self) -> dict:
+        """Require each line's price unless one uplift is typed for all."""
+        data = super().clean()
+        if data.get("uplift_percent") is None and "uplift_percent" not in self.errors:
+            for _, _, lines in self.rows:
+                for line, field, _ in lines:
+                    if data.get(field.name) is None and field.name not in self.errors:
+                        self.add_error(
+                            field.name,
+                            f"Enter line {line.sequence}'s new unit price, or one uplift for all.",
+                        )
+        return data
 
     def renewal_options(self, contract: Contract, lines) -> dict:
         """Return how to renew ``contract``: the uplift typed, its own uplift when its prices
@@ -209,7 +223,12 @@ class ContractRenewalAdmin(admin.ModelAdmin):
         return request.user.has_perm("contracts.view_contract")
 
     def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return request.user.has_perm("contracts.change_contract")
+        # The actions only: a contract itself is edited on its own page (see change_view).
+        return obj is None and request.user.has_perm("contracts.change_contract")
+
+    def change_view(self, request: HttpRequest, object_id: str, *args, **kwargs):
+        """Send a worklist row's page to the contract's own page, where it is edited."""
+        return HttpResponseRedirect(reverse("admin:contracts_contract_change", args=[object_id]))
 
     def has_module_permission(self, request: HttpRequest) -> bool:
         return self.has_view_permission(request)

@@ -143,7 +143,7 @@ def test_renew_with_one_uplift_for_all(staff_client):
     [
         ({"uplift_percent": "150"}, "uplift_percent", "less than or equal to 100"),
         ({"price": "-1"}, "price", "greater than or equal to 0"),
-        ({"price": ""}, "price", "This field is required."),
+        ({"price": ""}, "price", "new unit price, or one uplift for all"),
     ],
 )
 def test_bad_renewal_input_is_named_and_renews_nothing(staff_client, data, field, message):
@@ -309,3 +309,10 @@ def test_the_contract_page_lists_its_renewals(staff_client):
     successor = renewal.prices[0]["sequence"]
     assert f"line {successor}: 1200.00 → 1242.00" in page
     assert ">ann<" in page
+
+
+def test_a_worklist_row_opens_the_contract_page(staff_client):
+    contract = renewable()
+    response = staff_client.get(admin_url(ContractRenewal, "change", contract.pk))
+    assert response.status_code == 302
+    assert response["Location"] == admin_url(Contract, "change", contract.pk)
