@@ -37,6 +37,7 @@ from contracts.models import (
     MilestoneTemplateStep,
     PaymentTerms,
     Product,
+    RenewalTerms,
 )
 from contracts.services import HoldKind
 from imports.admin_mixin import LayoutImportExportMixin
@@ -360,7 +361,8 @@ class ContractAdmin(LayoutImportExportMixin, NoDeleteLinksOnRelations, AuditHist
     import_layout = "contracts"
     form = ContractForm
     history_related = [
-        RelatedHistory("Lines", ContractLine, "contract_id", lambda r: f"Line {r.sequence}")
+        RelatedHistory("Lines", ContractLine, "contract_id", lambda r: f"Line {r.sequence}"),
+        RelatedHistory("Renewal", RenewalTerms, "contract_id", lambda r: "Renewal terms"),
     ]
     list_display = [
         "number",

@@ -316,3 +316,17 @@ def test_a_worklist_row_opens_the_contract_page(staff_client):
     response = staff_client.get(admin_url(ContractRenewal, "change", contract.pk))
     assert response.status_code == 302
     assert response["Location"] == admin_url(Contract, "change", contract.pk)
+
+
+def test_changes_to_the_terms_and_decisions_are_in_the_history(staff_client, token_client):
+    contract = renewable(auto_renew=True)
+    terms = RenewalTerms.objects.get(contract=contract)
+    post_action(staff_client, "mark_not_renewing", [contract], apply="1", reason="Budget cut")
+
+    history = staff_client.get(admin_url(Contract, "history", contract.pk)).content.decode()
+    assert "Renewal terms" in history and "Budget cut" in history
+
+    reader = token_client("reader", "view_renewalterms", "view_contract")
+    response = reader.get(f"/api/v1/audit/renewal-terms/{terms.pk}/")
+    assert response.status_code == 200
+    assert [r["type"] for r in response.json()["results"]] == ["changed", "created"]
