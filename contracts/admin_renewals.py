@@ -16,7 +16,7 @@ from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.core.exceptions import ValidationError
 from django.db.models import Prefetch, QuerySet
-from django.http import HttpRequest, HttpResponseRedirect
+from django.http import HttpRequest
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
@@ -206,6 +206,7 @@ class ContractRenewalAdmin(admin.ModelAdmin):
     search_fields = ["number", "title", "customer__legal_name", "customer__number"]
     ordering = ["end_date", "number"]
     actions = ["renew", "mark_not_renewing", "mark_renewing"]
+    fields = ["contract_link", "customer", "title", "start_date", "end_date", "finance_owner"]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         lines = ContractLine.objects.order_by("sequence", "pk")
@@ -223,12 +224,9 @@ class ContractRenewalAdmin(admin.ModelAdmin):
         return request.user.has_perm("contracts.view_contract")
 
     def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        # The actions only: a contract itself is edited on its own page (see change_view).
+        # The actions only: a row's own page is read-only and links to the contract's page,
+        # where the contract is edited with its lines and renewal terms.
         return obj is None and request.user.has_perm("contracts.change_contract")
-
-    def change_view(self, request: HttpRequest, object_id: str, *args, **kwargs):
-        """Send a worklist row's page to the contract's own page, where it is edited."""
-        return HttpResponseRedirect(reverse("admin:contracts_contract_change", args=[object_id]))
 
     def has_module_permission(self, request: HttpRequest) -> bool:
         return self.has_view_permission(request)

@@ -311,11 +311,17 @@ def test_the_contract_page_lists_its_renewals(staff_client):
     assert ">ann<" in page
 
 
-def test_a_worklist_row_opens_the_contract_page(staff_client):
+def test_a_worklist_row_is_read_only_and_links_to_the_contract_page(staff_client):
     contract = renewable()
-    response = staff_client.get(admin_url(ContractRenewal, "change", contract.pk))
-    assert response.status_code == 302
-    assert response["Location"] == admin_url(Contract, "change", contract.pk)
+    url = admin_url(ContractRenewal, "change", contract.pk)
+
+    page = staff_client.get(url).content.decode()
+    staff_client.post(url, {"title": "Changed", "end_date": "2030-01-01"})
+
+    assert f'href="{admin_url(Contract, "change", contract.pk)}"' in page
+    assert 'name="end_date"' not in page
+    contract.refresh_from_db()
+    assert (contract.title, contract.end_date) == ("", date(2026, 12, 31))
 
 
 def test_changes_to_the_terms_and_decisions_are_in_the_history(staff_client, token_client):
