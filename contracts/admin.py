@@ -16,6 +16,10 @@ from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest
 
 from contracts import services
+from contracts.admin_renewals import (  # also registers the renewal worklist
+    RenewalHistoryInline,
+    RenewalTermsInline,
+)
 from contracts.forms import (
     AmountsInContractCurrencyForm,
     ContractForm,
@@ -33,6 +37,7 @@ from contracts.models import (
     MilestoneTemplateStep,
     PaymentTerms,
     Product,
+    RenewalTerms,
 )
 from contracts.services import HoldKind
 from imports.admin_mixin import LayoutImportExportMixin
@@ -356,7 +361,8 @@ class ContractAdmin(LayoutImportExportMixin, NoDeleteLinksOnRelations, AuditHist
     import_layout = "contracts"
     form = ContractForm
     history_related = [
-        RelatedHistory("Lines", ContractLine, "contract_id", lambda r: f"Line {r.sequence}")
+        RelatedHistory("Lines", ContractLine, "contract_id", lambda r: f"Line {r.sequence}"),
+        RelatedHistory("Renewal", RenewalTerms, "contract_id", lambda r: "Renewal terms"),
     ]
     list_display = [
         "number",
@@ -374,7 +380,7 @@ class ContractAdmin(LayoutImportExportMixin, NoDeleteLinksOnRelations, AuditHist
     list_select_related = ["customer"]
     date_hierarchy = "start_date"
     autocomplete_fields = ["customer", "finance_owner", "project_manager", "subscribers"]
-    inlines = [ContractLineInline, ChangeOrderInline]
+    inlines = [ContractLineInline, RenewalTermsInline, RenewalHistoryInline, ChangeOrderInline]
     readonly_fields = ["created_at", "updated_at"]
     actions = ["activate", *HOLD_ACTIONS]
     fieldsets = [
@@ -412,7 +418,9 @@ class ContractAdmin(LayoutImportExportMixin, NoDeleteLinksOnRelations, AuditHist
         inlines = super().get_inlines(request, obj)
         if obj is None:
             # A change order changes an agreed contract; a new one states its budget directly.
-            return [inline for inline in inlines if not issubclass(inline, ChangeOrderInline)]
+            # Nor has a new contract been renewed.
+            later = (ChangeOrderInline, RenewalHistoryInline)
+            return [inline for inline in inlines if not issubclass(inline, later)]
         return inlines
 
     def save_formset(self, request: HttpRequest, form, formset, change: bool) -> None:

@@ -43,6 +43,7 @@ from contracts.models import (
     OneTimeTrigger,
     PaymentTerms,
     Product,
+    RenewalTerms,
     RevenuePolicy,
 )
 from rms.money import round_money
@@ -846,6 +847,8 @@ def _seed_contracts(
                 _seed_milestones(row, tally)
         if contract.not_to_exceed is not None and int(plan.number[-2:]) % 2 == 0:
             _seed_change_order(contract, tally)
+        if _renews(contract, plan):
+            _seed_renewal_terms(contract, tally)
 
 
 def _seed_change_order(contract: Contract, tally: Counter) -> None:
@@ -863,6 +866,46 @@ def _seed_change_order(contract: Contract, tally: Counter) -> None:
             "requested_by": "project.manager",
             "approved_by": "finance.controller",
             "approved_at": datetime(2026, 2, 16, 9, 30, tzinfo=UTC),
+        },
+        tally,
+    )
+
+
+# Renewal terms of the active fixed-term subscriptions, varied by contract number: most renew by
+# themselves, uplifts from none to 5%, notice periods of one to three months. One customer has
+# said it will not renew, so the worklist shows each decision.
+RENEWAL_UPLIFTS = (Decimal("3.5"), Decimal(5), Decimal(0), Decimal(3))
+RENEWAL_NOTICE_DAYS = (30, 60, 90)
+NOT_RENEWING = {
+    "DEMO-K0037": "Customer consolidates onto its parent company's licence at the term end."
+}
+
+
+def _renews(contract: Contract, plan: ContractPlan) -> bool:
+    return (
+        contract.status == ACTIVE
+        and not contract.evergreen
+        and any(line.values["billing_model"] == BillingModel.SUBSCRIPTION for line in plan.lines)
+    )
+
+
+def _seed_renewal_terms(contract: Contract, tally: Counter) -> None:
+    """Upsert the renewal terms of an active fixed-term subscription contract."""
+    n = int(contract.number[-2:])
+    reason = NOT_RENEWING.get(contract.number, "")
+    _upsert(
+        RenewalTerms,
+        RenewalTerms.objects.filter(contract=contract).first(),
+        {
+            "contract": contract,
+            "auto_renew": n % 3 != 0,
+            "term_months": 12,
+            "uplift_percent": RENEWAL_UPLIFTS[n % len(RENEWAL_UPLIFTS)],
+            "notice_days": RENEWAL_NOTICE_DAYS[n % len(RENEWAL_NOTICE_DAYS)],
+            "decision": RenewalTerms.Decision.NOT_RENEWING if reason else "pending",
+            "decision_reason": reason,
+            "decided_by": "finance.controller" if reason else "",
+            "decided_at": datetime(2026, 2, 20, 10, 0, tzinfo=UTC) if reason else None,
         },
         tally,
     )

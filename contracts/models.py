@@ -19,6 +19,7 @@ from djmoney.models.validators import MinMoneyValidator
 from djmoney.money import Money
 
 from contracts.domain import payment_terms
+from contracts.domain import renewals as renewal_domain
 from contracts.domain.payment_terms import TermsBasis
 from rms.audit import AuditTrail
 from rms.money import money_text, round_money, validate_currency_code
@@ -875,3 +876,178 @@ class ChangeOrder(models.Model):
         }
         if errors:
             raise ValidationError(errors)
+
+
+# --- Renewals (issue #8) -----------------------------------------------------------------------
+
+UPLIFT_RANGE = [MinValueValidator(Decimal(0)), MaxValueValidator(Decimal(100))]
+
+
+class RenewalTerms(models.Model):
+    """How a fixed-term contract renews, and the decision taken on its current term.
+
+    A row of its own beside the contract rather than more columns on it: most contracts (projects,
+    evergreen subscriptions) never renew, the contract's form, import layout and API stay as they
+    are, and the renewal terms keep their own audit trail. A contract without this row does not
+    renew by itself; it can still be renewed by hand with the defaults below.
+    """
+
+    class Decision(models.TextChoices):
+        PENDING = "pending", "Pending"
+        RENEWING = "renewing", "Renewing"
+        NOT_RENEWING = "not_renewing", "Not renewing"
+
+    contract = models.OneToOneField(
+        Contract, on_delete=models.CASCADE, related_name="renewal_terms"
+    )
+    auto_renew = models.BooleanField(
+        default=False, help_text="Renewed automatically on its end date unless marked otherwise."
+    )
+    term_months = models.PositiveSmallIntegerField(
+        "renewal term (months)",
+        default=12,
+        validators=[MinValueValidator(1), MaxValueValidator(120)],
+        help_text="Length of each renewal term: 12 for a yearly renewal.",
+    )
+    uplift_percent = models.DecimalField(
+        "uplift (%)",
+        max_digits=7,
+        decimal_places=4,
+        default=Decimal(0),
+        validators=UPLIFT_RANGE,
+        help_text="Price increase at each renewal, e.g. 3.5; 0 renews at the same prices.",
+    )
+    notice_days = models.PositiveSmallIntegerField(
+        "notice period (days)",
+        default=30,
+        validators=[MaxValueValidator(365)],
+        help_text="Notice not to renew must be given this many days before the term ends.",
+    )
+    decision = models.CharField(max_length=12, choices=Decision.choices, default=Decision.PENDING)
+    decision_reason = models.TextField(blank=True, help_text="Why the contract is not renewing.")
+    decided_by = models.CharField(max_length=150, blank=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+
+    history = AuditTrail()
+
+    class Meta:
+        verbose_name_plural = "renewal terms"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(uplift_percent__gte=0, uplift_percent__lte=100),
+                name="renewal_terms_uplift_in_range",
+                violation_error_message="The uplift is a percent from 0 to 100.",
+            ),
+            models.CheckConstraint(
+                condition=~Q(decision="not_renewing") | ~Q(decision_reason=""),
+                name="renewal_terms_not_renewing_has_reason",
+                violation_error_message="Say why the contract is not renewing.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Renewal terms of {self.contract_id and self.contract.number}"
+
+    def clean(self) -> None:
+        """Refuse renewal terms on an evergreen contract, and a no without its reason."""
+        errors = {}
+        try:
+            contract = self.contract
+        except Contract.DoesNotExist:
+            contract = None
+        if contract is not None and contract.evergreen and self.auto_renew:
+            errors["auto_renew"] = (
+                "An evergreen contract runs until it is terminated and does not renew; give "
+                "it an end date to renew it by terms."
+            )
+        if self.decision == self.Decision.NOT_RENEWING and not self.decision_reason.strip():
+            errors["decision_reason"] = "Say why the contract is not renewing."
+        if errors:
+            raise ValidationError(errors)
+
+    @property
+    def notice_deadline(self) -> date | None:
+        """Return the last day notice not to renew can be given for the current term."""
+        end = self.contract.end_date
+        return None if end is None else renewal_domain.notice_deadline(end, self.notice_days)
+
+
+class Renewal(models.Model):
+    """One renewal of a contract: the term it extended, to when, at what prices, by whom.
+
+    Keyed by the term end it renewed, so renewing the same term twice (two clicks, the daily task
+    run twice or at once) records and does it once.
+    """
+
+    contract = models.ForeignKey(Contract, on_delete=models.CASCADE, related_name="renewals")
+    from_end = models.DateField(help_text="The end of the term renewed.")
+    to_end = models.DateField(help_text="The end of the new term.")
+    uplift_percent = models.DecimalField(
+        "uplift (%)",
+        max_digits=7,
+        decimal_places=4,
+        null=True,
+        blank=True,
+        help_text="Empty when new prices were entered line by line.",
+    )
+    prices = models.JSONField(
+        default=list,
+        help_text="Per renewed line: the line, its successor, the old and new unit price.",
+    )
+    automatic = models.BooleanField(default=False, help_text="Renewed by the daily task.")
+    renewed_by = models.CharField(max_length=150)
+    renewed_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["contract", "from_end"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["contract", "from_end"],
+                name="renewal_unique_term",
+                violation_error_message="This term of the contract is already renewed.",
+            ),
+            models.CheckConstraint(
+                condition=Q(to_end__gt=F("from_end")),
+                name="renewal_extends_the_term",
+                violation_error_message="A renewal ends after the term it renews.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.contract.number} renewed {self.from_end} → {self.to_end}"
+
+
+class RenewalNotice(models.Model):
+    """The reminder sent to a contract's owner that a term is coming up for renewal: once a term."""
+
+    contract = models.ForeignKey(Contract, on_delete=models.CASCADE, related_name="renewal_notices")
+    term_end = models.DateField()
+    recipients = models.CharField(max_length=1000)
+    sent_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["contract", "term_end"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["contract", "term_end"],
+                name="renewal_notice_once_per_term",
+                violation_error_message="The notice for this term was already sent.",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.contract.number} renewal notice for {self.term_end}"
+
+
+class ContractRenewal(Contract):
+    """The renewal worklist: contracts seen by their coming term end (an admin page of its own).
+
+    A proxy, so the worklist lists contracts themselves; its admin asks for the contract
+    permissions (viewing contracts to see it, changing them to renew), not permissions of its own.
+    """
+
+    class Meta:
+        proxy = True
+        verbose_name = "renewal"
+        verbose_name_plural = "renewal worklist"
+        default_permissions = ()

@@ -25,3 +25,8 @@ billing_hold_released = Signal()
 # obligations from ``effective_date``) or "catch_up" (re-allocate the whole contract and post
 # the cumulative difference in the open period).
 contract_modified = Signal()
+
+# Sent inside the renewing transaction when a contract is renewed for another term, so that the
+# webhook event commits (or rolls back) with the renewal. Arguments: ``contract``, ``renewal``
+# (the ``Renewal`` row).
+contract_renewed = Signal()

@@ -27,7 +27,14 @@ from simple_history.models import HistoricalChanges, ModelChange
 from simple_history.utils import get_history_model_for_model
 
 from billing.models import CreditNote, Invoice, Payment, PaymentApplication
-from contracts.models import ChangeOrder, Contract, ContractLine, Customer, Milestone
+from contracts.models import (
+    ChangeOrder,
+    Contract,
+    ContractLine,
+    Customer,
+    Milestone,
+    RenewalTerms,
+)
 from contracts.visibility import scoped_to_own_contracts
 from revenue.models import RevenuePeriod
 from rms.api import money_amount
@@ -49,6 +56,7 @@ AUDITED = {
     "contract-line": Audited(ContractLine, "contract"),
     "milestone": Audited(Milestone, "line__contract"),
     "change-order": Audited(ChangeOrder, "contract"),
+    "renewal-terms": Audited(RenewalTerms, "contract"),
     "invoice": Audited(Invoice),
     "payment": Audited(Payment),
     "payment-application": Audited(PaymentApplication),

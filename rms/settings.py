@@ -158,6 +158,10 @@ RMS_INVOICE_REVIEW = env.bool("RMS_INVOICE_REVIEW", default=False)
 # Email invoices and credit notes as they are issued; off, they go out only through "resend"
 # (e.g. while loading historical invoices, or in a benchmark of the bill run alone).
 RMS_AUTO_DELIVERY = env.bool("RMS_AUTO_DELIVERY", default=True)
+# Renewals: the notice goes to the contract's finance owner (else to RMS_RENEWALS_EMAIL) this many
+# days before the notice deadline (the term end minus the contract's notice period).
+RMS_RENEWAL_NOTICE_LEAD_DAYS = env.int("RMS_RENEWAL_NOTICE_LEAD_DAYS", default=30)
+RMS_RENEWALS_EMAIL = env.str("RMS_RENEWALS_EMAIL", default="")
 
 # Email: written as files under sent-emails/ until an EMAIL_URL (smtp://user:pass@host:587/
 # ?tls=True) is given. Files rather than the console: invoices carry PDFs, which would fill it.

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from django.utils import timezone
 
 from billing.models import BillRun, Invoice
-from contracts.models import Customer, Milestone
+from contracts.models import Contract, Customer, Milestone, Renewal
 from rms.api import money_data
 from webhooks import delivery
 from webhooks.models import (
@@ -105,6 +105,16 @@ def bill_run_event(*, bill_run: BillRun) -> list[WebhookEvent]:
     return events_record(event_type=event_type, data=data, endpoint_ids=endpoint_ids)
 
 
+def contract_renewed_event(*, contract: Contract, renewal: Renewal) -> list[WebhookEvent]:
+    """Record ``contract.renewed`` for the endpoints subscribed to it."""
+    event_type = EventType.CONTRACT_RENEWED
+    endpoint_ids = subscribed_endpoint_ids(event_type)
+    if not endpoint_ids:
+        return []
+    data = [renewal_data(contract, renewal)]
+    return events_record(event_type=event_type, data=data, endpoint_ids=endpoint_ids)
+
+
 # --- What events say ------------------------------------------------------------------------
 
 
@@ -183,4 +193,32 @@ def bill_run_data(run: BillRun) -> dict:
         "chunks_done": run.chunks_done,
         "chunks_failed": len(run.errors),
         "errors": run.errors,
+    }
+
+
+def renewal_data(contract: Contract, renewal: Renewal) -> dict:
+    """Describe a renewal: the contract, the term renewed and the new one, and the prices.
+
+    Each renewed line names its successor for the new term with the old and new unit price
+    (decimal strings); ``uplift_percent`` is null when the prices were entered line by line.
+    """
+    return {
+        "object": "contract_renewal",
+        "id": renewal.pk,
+        "contract": contract.pk,
+        "contract_number": contract.number,
+        "customer": contract.customer_id,
+        "currency": contract.currency,
+        "from_end": iso(renewal.from_end),
+        "to_end": iso(renewal.to_end),
+        "uplift_percent": (
+            None if renewal.uplift_percent is None else f"{renewal.uplift_percent.normalize():f}"
+        ),
+        "lines": [
+            {"line": p["line"], "new_line": p["new_line"], "from": p["from"], "to": p["to"]}
+            for p in renewal.prices
+        ],
+        "automatic": renewal.automatic,
+        "renewed_by": renewal.renewed_by,
+        "renewed_at": iso(renewal.renewed_at),
     }

@@ -17,15 +17,13 @@ from django.utils import timezone
 
 
 class EventType(models.TextChoices):
-    """What an endpoint can subscribe to, named ``<object>.<what happened>`` as Stripe does.
-
-    ``contract.renewed`` is not here yet: RMS has no renewal service to announce it (issue #8).
-    """
+    """What an endpoint can subscribe to, named ``<object>.<what happened>`` as Stripe does."""
 
     INVOICE_ISSUED = "invoice.issued", "Invoice issued"
     INVOICE_PAID = "invoice.paid", "Invoice paid in full"
     MILESTONE_ACHIEVED = "milestone.achieved", "Milestone achieved"
     BILL_RUN_FINISHED = "bill_run.finished", "Bill run finished"
+    CONTRACT_RENEWED = "contract.renewed", "Contract renewed"
 
 
 # Sent to one endpoint on request (the admin's "send test event"); nobody subscribes to it.

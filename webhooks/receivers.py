@@ -1,4 +1,4 @@
-"""Receivers of billing's signals: each records the matching webhook event (see ``events``).
+"""Receivers of billing's and contracts' signals: each records the matching webhook event.
 
 Connected in ``WebhooksConfig.ready``. They run inside the transaction of the change, so an
 event is recorded exactly when the change commits.
@@ -22,3 +22,7 @@ def milestone_achieved(sender, milestone, **kwargs) -> None:
 
 def bill_run_finished(sender, bill_run, **kwargs) -> None:
     events.bill_run_event(bill_run=bill_run)
+
+
+def contract_renewed(sender, contract, renewal, **kwargs) -> None:
+    events.contract_renewed_event(contract=contract, renewal=renewal)

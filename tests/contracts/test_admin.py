@@ -119,6 +119,9 @@ def contract_form(customer_factory, product):
         "lines-0-unit_price": "500",
         "lines-0-ssp_override": "450.1234",
         "lines-0-one_time_trigger": "on_shipment",
+        # The renewal terms inline, left as proposed (a contract that does not renew).
+        "renewal_terms-TOTAL_FORMS": "0",
+        "renewal_terms-INITIAL_FORMS": "0",
         # The read-only billing schedule inline still posts its management form.
         "billing_events-TOTAL_FORMS": "0",
         "billing_events-INITIAL_FORMS": "0",
