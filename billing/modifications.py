@@ -1,0 +1,238 @@
+"""Billing's follow-up of a contract modification: credits for what the new terms leave unused.
+
+The schedule does most of the work by itself: when a modification ends a line early, the line's
+pending events are prorated or withdrawn (``billing.schedules``), and a line that continues
+another bills only what its predecessors did not (``billing.continuations``): a seat increase
+from the 16th bills the added seats' remainder on the next run. What no schedule can undo is an
+invoiced period the customer no longer receives, or no longer receives at that price: a period
+billed in advance past a seat or price decrease, a shortened term, an early termination. This
+module credits that unused part with a credit note on the invoice that billed it.
+
+Credits are cumulative per invoice line: the target is what the contract's current lines leave
+unused on that line, and what earlier modifications credited there (``ModificationCredit``) is
+subtracted. So a follow-up run twice, or after a crash, credits once; and a second modification
+in the same period credits only its own difference. An early termination credits the unused
+prepaid fees only when the modification says the terms refund them (``refund_on_termination``):
+by default a terminated customer keeps what was paid for, as most subscription terms say.
+"""
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date, timedelta
+from fractions import Fraction
+
+from django.db import transaction
+from django.db.models import Sum
+from django.utils import timezone
+from djmoney.money import Money
+
+from billing.continuations import (
+    BilledSpan,
+    ancestors,
+    billed_spans,
+    events_net_of_prior,
+    prior_share,
+    prior_spans,
+)
+from billing.credit_notes import credit_note_create, credit_note_issue
+from billing.invoicing import needs_review
+from billing.models import CreditNoteLine, Invoice, InvoiceLine, ModificationCredit
+from billing.schedules import event_from_charge, line_charges, lock_customers, schedule_horizon
+from contracts.models import BillingModel, Contract, ContractLine, Modification
+from rms.money import money_text, round_fraction
+
+ONE_DAY = timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class Credit:
+    """An amount to credit on one invoice line, and why."""
+
+    invoice_line: InvoiceLine
+    amount: Money
+
+
+def _tails(line: ContractLine, spans: list[BilledSpan], targets: dict[int, Fraction]) -> None:
+    """Add what ``spans`` billed for days after the line's last day of service."""
+    if line.service_end is None:
+        return
+    first_unused = line.service_end + ONE_DAY
+    for span in spans:
+        targets[span.event_id] += span.share(first_unused, span.last_day)
+
+
+def _excess(line: ContractLine, prior: list[BilledSpan], targets: dict[int, Fraction]) -> None:
+    """Add what the predecessors billed beyond what a continuing line charges for its periods.
+
+    The excess of a period is taken back from the nearest predecessor first, never more than
+    it billed for those days.
+    """
+    horizon = schedule_horizon(line, as_of=line.service_start)
+    for _, charge in line_charges(line, through=horizon).values():
+        first, last = charge.period.start, charge.period.last_day
+        excess = prior_share(prior, first, last) - Fraction(charge.amount.amount)
+        for span in prior:
+            if excess <= 0:
+                break
+            taken = min(excess, span.share(first, last))
+            targets[span.event_id] += taken
+            excess -= taken
+
+
+def credit_targets(contract: Contract, *, refund_tails: bool) -> dict[int, Fraction]:
+    """Return, per invoiced event of the contract's lines, the exact amount left unused.
+
+    ``refund_tails`` credits days billed after a line's last day of service (a shortened term,
+    an early termination with refund); the excess of a continuing line's periods (a price or
+    seat decrease) is always credited. Four queries whatever the number of lines.
+    """
+    lines = [
+        line
+        for line in contract.lines.select_related("contract", "product")
+        if line.billing_model == BillingModel.SUBSCRIPTION
+    ]
+    chains = ancestors([line.pk for line in lines])
+    spans = billed_spans({pk for line in lines for pk in (line.pk, *chains[line.pk])})
+    continued = {line.continues_id for line in lines if line.continues_id is not None}
+    targets: dict[int, Fraction] = defaultdict(Fraction)
+    for line in lines:
+        prior = [span for pk in chains[line.pk] for span in spans.get(pk, [])]
+        if line.continues_id is not None:
+            _excess(line, prior, targets)
+        if refund_tails and line.pk not in continued:
+            _tails(line, [*spans.get(line.pk, []), *prior], targets)
+    return {event_id: amount for event_id, amount in targets.items() if amount > 0}
+
+
+def credits_due(modification: Modification) -> list[Credit]:
+    """Return what is still to credit after ``modification``, per issued invoice line.
+
+    Invoice lines on drafts are left out: a draft is corrected by voiding it, not credited.
+    """
+    contract = modification.contract
+    terminated = contract.terminated_on is not None
+    refund_tails = not terminated or modification.refund_on_termination
+    targets = credit_targets(contract, refund_tails=refund_tails)
+    if not targets:
+        return []
+    invoice_lines = list(
+        InvoiceLine.objects.filter(
+            event_id__in=targets, voided=False, invoice__status=Invoice.Status.ISSUED
+        ).select_related("invoice")
+    )
+    credited = dict(
+        ModificationCredit.objects.filter(invoice_line__in=invoice_lines)
+        .values("invoice_line")
+        .annotate(total=Sum("amount"))
+        .values_list("invoice_line", "total")
+    )
+    taken = dict(
+        CreditNoteLine.objects.filter(invoice_line__in=invoice_lines)
+        .values("invoice_line")
+        .annotate(total=Sum("amount"))
+        .values_list("invoice_line", "total")
+    )
+    credits = []
+    for invoice_line in invoice_lines:
+        currency = invoice_line.amount.currency.code
+        due = round_fraction(targets[invoice_line.event_id], currency).amount
+        due -= credited.get(invoice_line.pk, 0)
+        # Never more than the line still holds (a clerk may have credited it by hand).
+        due = min(due, invoice_line.amount.amount - taken.get(invoice_line.pk, 0))
+        if due > 0:
+            credits.append(Credit(invoice_line, Money(due, currency)))
+    return credits
+
+
+@transaction.atomic
+def modification_credits_issue(*, modification_id: int, on: date | None = None) -> list:
+    """Credit what a modification left unused on issued invoices; return the credit notes.
+
+    Runs under the customer's lock (every billing writer's first lock) and the modification's,
+    so a second or concurrent follow-up sees the first one's ``ModificationCredit`` rows and
+    credits nothing more. Credit notes are issued at once unless the customer's invoices are
+    reviewed as drafts, in which case they wait as drafts like the invoices do.
+    """
+    modification = Modification.objects.select_related("contract__customer").get(pk=modification_id)
+    lock_customers([modification.contract.customer_id])
+    modification = (
+        Modification.objects.select_for_update()
+        .select_related("contract__customer")
+        .get(pk=modification_id)
+    )
+    by_invoice: dict[int, list[Credit]] = defaultdict(list)
+    for credit in credits_due(modification):
+        by_invoice[credit.invoice_line.invoice_id].append(credit)
+    reason = (
+        f"Contract {modification.contract.number} modification {modification.reference}, "
+        f"effective {modification.effective_date}: unused part of fees billed in advance"
+    )
+    review = needs_review(modification.contract.customer)
+    issue_date = on or timezone.localdate()
+    notes = []
+    for credits in by_invoice.values():
+        note = credit_note_create(
+            invoice=credits[0].invoice_line.invoice,
+            reason=reason[:255],
+            lines=[(credit.invoice_line, credit.amount) for credit in credits],
+            created_by=modification.applied_by or "modification",
+        )
+        ModificationCredit.objects.bulk_create(
+            ModificationCredit(
+                modification=modification,
+                invoice_line=credit.invoice_line,
+                credit_note=note,
+                amount=credit.amount,
+            )
+            for credit in credits
+        )
+        if not review:
+            note = credit_note_issue(credit_note=note, issue_date=issue_date)
+        notes.append(note)
+    return notes
+
+
+def modification_billing_preview(*, modification: Modification) -> list[tuple[str, list[str]]]:
+    """Say what billing will charge and credit once ``modification`` (applied, uncommitted) is.
+
+    Used inside the preview's rolled-back transaction: the lines are as the modification leaves
+    them, and the first period of each line it starts is shown as the next bill run bills it.
+    """
+    started = [
+        change.result_line
+        for change in modification.changes.select_related(
+            "result_line__contract__customer", "result_line__product"
+        )
+        if change.result_line is not None
+    ]
+    prior = prior_spans(started)
+    charges = []
+    for line in started:
+        if line.billing_model != BillingModel.SUBSCRIPTION:
+            continue
+        events = {
+            key: event_from_charge(line, kind, key, charge)
+            for key, (kind, charge) in line_charges(
+                line, through=schedule_horizon(line, as_of=line.service_start)
+            ).items()
+        }
+        netted = events_net_of_prior(events, prior.get(line.pk, []))
+        first = min(events.values(), key=lambda e: e.period_start, default=None)
+        if first is None:
+            continue
+        billed = netted.get(first.source_key)
+        amount = money_text(billed.amount) if billed else "nothing (credited below)"
+        charges.append(
+            f"Line {line.sequence}: {first.description}: {amount}, billed on {first.bill_date}"
+        )
+    credits = [
+        f"Invoice {credit.invoice_line.invoice}, {credit.invoice_line.description}: "
+        f"{money_text(credit.amount)}"
+        for credit in credits_due(modification)
+    ]
+    if modification.contract.terminated_on and not modification.refund_on_termination:
+        credits.append("No refund on termination: prepaid fees beyond it are not credited.")
+    return [
+        ("Charges from the effective date", charges or ["No new charges."]),
+        ("Credit notes", credits or ["Nothing to credit."]),
+    ]

@@ -1,0 +1,224 @@
+"""Billing follows a contract modification from its effective date: proration, credits.
+
+The contract of these examples: 10 seats x 100.00 USD a month, billed monthly in advance from
+1 April 2026 (April has 30 days) to 31 March 2027, on the anniversary (the 1st).
+"""
+
+from datetime import date
+from decimal import Decimal
+
+import pytest
+from djmoney.money import Money
+
+from billing.models import BillingEvent, CreditNote, Invoice, InvoiceLine, ModificationCredit
+from billing.modifications import modification_credits_issue
+from contracts.models import Contract, Modification, ModificationChange
+from contracts.modifications import modification_apply
+from tests.billing.conftest import assert_invoiced_events_billed_once
+
+pytestmark = pytest.mark.django_db
+
+Kind = ModificationChange.Kind
+
+
+def usd(amount) -> Money:
+    return Money(amount, "USD")
+
+
+@pytest.fixture
+def seats(contract_factory, contract_line_factory, activate, bill):
+    """The 10-seat contract, active, with April billed in advance (1,000.00 on 1 April)."""
+    contract = contract_factory(start_date=date(2026, 4, 1), end_date=date(2027, 3, 31))
+    line = contract_line_factory(
+        contract=contract, quantity=Decimal(10), unit_price=usd("100.00"), sequence=1
+    )
+    activate(contract)
+    bill(date(2026, 4, 1))
+    return line
+
+
+@pytest.fixture
+def modify(django_capture_on_commit_callbacks):
+    """Create a modification of ``contract`` with ``changes`` and apply it, on-commit work run."""
+
+    def modify(contract, effective, *changes, apply=True, **fields):
+        modification = Modification.objects.create(
+            contract=contract,
+            reference=f"A-{Modification.objects.count() + 1}",
+            effective_date=effective,
+            description="Agreed with the customer",
+            **fields,
+        )
+        for change in changes:
+            ModificationChange.objects.create(modification=modification, **change)
+        if apply:
+            with django_capture_on_commit_callbacks(execute=True):
+                modification_apply(modification=modification, by="finance")
+            modification.refresh_from_db()
+        return modification
+
+    return modify
+
+
+def invoice_amounts(run) -> list[Money]:
+    return sorted(
+        line.amount for line in InvoiceLine.objects.filter(invoice__in=run.invoices.all())
+    )
+
+
+def test_mid_period_seat_increase_bills_the_added_seats_remainder_then_the_new_quantity(
+    seats, modify, bill
+):
+    modify(
+        seats.contract,
+        date(2026, 4, 16),
+        {"kind": Kind.CHANGE_QUANTITY, "line": seats, "quantity": Decimal(15)},
+    )
+
+    seats.refresh_from_db()
+    successor = seats.continued_by.get()
+    assert (seats.service_end, successor.service_start) == (date(2026, 4, 15), date(2026, 4, 16))
+    # The old line's April stays invoiced as billed: 10 x 100.00 = 1,000.00.
+    april = seats.billing_events.get(period_start=date(2026, 4, 1))
+    assert (april.status, april.amount) == (BillingEvent.Status.INVOICED, usd("1000.00"))
+
+    # 16-30 April is 15 of April's 30 days. The new line bills 15 x 100 x 15/30 = 750.00, less
+    # the 10 x 100 x 15/30 = 500.00 already billed for those days: 5 x 100 x 15/30 = 250.00.
+    run = bill(date(2026, 4, 16))
+    assert invoice_amounts(run) == [usd("250.00")]
+    # From May, 15 x 100.00 = 1,500.00 a month, on the contract's cycle (the 1st).
+    run = bill(date(2026, 5, 1))
+    assert invoice_amounts(run) == [usd("1500.00")]
+    may = successor.billing_events.get(period_start=date(2026, 5, 1))
+    assert (may.period_end, may.quantity) == (date(2026, 5, 31), Decimal(15))
+    assert not CreditNote.objects.exists()
+    assert_invoiced_events_billed_once()
+
+
+def test_price_decrease_mid_period_billed_in_advance_credits_the_unused_difference(
+    seats, modify, bill
+):
+    modification = modify(
+        seats.contract,
+        date(2026, 4, 16),
+        {"kind": Kind.CHANGE_PRICE, "line": seats, "unit_price": usd("80.00")},
+    )
+
+    # Billed for 16-30 April: 10 x 100 x 15/30 = 500.00; the new price charges
+    # 10 x 80 x 15/30 = 400.00; nothing more to bill, 100.00 to credit.
+    note = CreditNote.objects.get()
+    assert (note.status, note.subtotal) == (CreditNote.Status.ISSUED, usd("100.00"))
+    assert note.invoice.lines.get().event.period_start == date(2026, 4, 1)
+    assert invoice_amounts(bill(date(2026, 4, 16))) == []
+    # May at the new price: 10 x 80.00 = 800.00.
+    assert invoice_amounts(bill(date(2026, 5, 1))) == [usd("800.00")]
+
+    # The follow-up again (a redelivered signal, a retry): nothing more is credited.
+    assert modification_credits_issue(modification_id=modification.pk) == []
+    assert ModificationCredit.objects.get().amount == usd("100.00")
+    assert CreditNote.objects.count() == 1
+
+
+def test_term_extension_bills_the_extra_months(seats, modify, bill):
+    modify(
+        seats.contract,
+        date(2026, 4, 16),
+        {"kind": Kind.CHANGE_TERM, "new_end_date": date(2027, 6, 30)},
+    )
+
+    seats.refresh_from_db()
+    assert seats.contract.end_date == seats.service_end == date(2027, 6, 30)
+    # April 2026 to June 2027 is 15 months of 1,000.00; April is invoiced, 14 are to come.
+    pending = seats.billing_events.filter(status=BillingEvent.Status.PENDING)
+    assert pending.count() == 14
+    assert {e.amount for e in pending} == {usd("1000.00")}
+    assert pending.order_by("period_start").last().period_end == date(2027, 6, 30)
+
+
+def test_shortening_credits_the_prepaid_days_past_the_new_end(seats, modify, bill):
+    bill(date(2026, 5, 1))  # May billed in advance: 1,000.00 for 1-31 May.
+    modify(
+        seats.contract,
+        date(2026, 5, 1),
+        {"kind": Kind.CHANGE_TERM, "new_end_date": date(2026, 5, 20)},
+    )
+
+    # May has 31 days; 21-31 May (11 days) are no longer served:
+    # 1,000.00 x 11/31 = 354.838... -> 354.84 credited.
+    note = CreditNote.objects.get()
+    assert note.subtotal == usd("354.84")
+    assert not seats.billing_events.filter(status=BillingEvent.Status.PENDING).exists()
+
+
+def test_early_termination_with_refund_credits_the_unused_prepaid_part(seats, modify, bill):
+    modify(seats.contract, date(2026, 4, 21), {"kind": Kind.TERMINATE}, refund_on_termination=True)
+
+    contract = Contract.objects.get(pk=seats.contract_id)
+    assert (contract.status, contract.terminated_on, contract.end_date) == (
+        Contract.Status.TERMINATED,
+        date(2026, 4, 21),
+        date(2026, 4, 20),
+    )
+    # 21-30 April, 10 of April's 30 days: 1,000.00 x 10/30 = 333.33 credited.
+    assert CreditNote.objects.get().subtotal == usd("333.33")
+    # May onwards was pending and is no longer due.
+    assert not BillingEvent.objects.filter(status=BillingEvent.Status.PENDING).exists()
+    assert invoice_amounts(bill(date(2026, 5, 1))) == []
+
+
+def test_early_termination_without_refund_keeps_what_was_billed(seats, modify, bill):
+    modify(seats.contract, date(2026, 4, 21), {"kind": Kind.TERMINATE})
+
+    assert not CreditNote.objects.exists()
+    assert not BillingEvent.objects.filter(status=BillingEvent.Status.PENDING).exists()
+    assert Invoice.objects.count() == 1
+
+
+def test_early_termination_bills_the_served_days_of_an_arrears_period(
+    contract_factory, contract_line_factory, activate, bill, modify
+):
+    contract = contract_factory(start_date=date(2026, 4, 1), end_date=date(2027, 3, 31))
+    contract_line_factory(
+        contract=contract, quantity=Decimal(10), unit_price=usd("100.00"), bill_timing="arrears"
+    )
+    activate(contract)
+    modify(contract, date(2026, 4, 21), {"kind": Kind.TERMINATE})
+
+    # 1-20 April served, billed in arrears the day after: 1,000.00 x 20/30 = 666.67.
+    assert invoice_amounts(bill(date(2026, 4, 21))) == [usd("666.67")]
+    assert invoice_amounts(bill(date(2026, 5, 1))) == []
+
+
+def test_added_lines_at_ssp_form_a_separate_contract_with_its_own_billing(
+    seats, modify, bill, product_factory
+):
+    addon = product_factory(ssp=usd("40.00"))
+    modification = modify(
+        seats.contract,
+        date(2026, 4, 16),
+        {
+            "kind": Kind.ADD_LINE,
+            "product": addon,
+            "billing_model": "subscription",
+            "quantity": Decimal(2),
+            "unit_price": usd("40.00"),
+            "interval_months": 1,
+            "bill_timing": "advance",
+            "bill_day_mode": "anniversary",
+        },
+    )
+
+    separate = modification.separate_contract
+    assert modification.treatment == "separate_contract"
+    assert separate.number == f"{seats.contract.number}-M1"
+    assert (separate.status, separate.start_date, separate.end_date) == (
+        Contract.Status.ACTIVE,
+        date(2026, 4, 16),
+        date(2027, 3, 31),
+    )
+    assert seats.contract.lines.count() == 1
+    # Its own cycle from 16 April: 2 x 40.00 = 80.00 a month.
+    run = bill(date(2026, 4, 16))
+    invoice = run.invoices.get()
+    assert invoice.lines.get().contract_line.contract == separate
+    assert invoice.total == usd("80.00")
