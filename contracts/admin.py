@@ -16,6 +16,7 @@ from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest
 
 from contracts import services
+from contracts.admin_modifications import ModificationInline  # also registers modifications
 from contracts.forms import (
     AmountsInContractCurrencyForm,
     ContractForm,
@@ -374,7 +375,7 @@ class ContractAdmin(LayoutImportExportMixin, NoDeleteLinksOnRelations, AuditHist
     list_select_related = ["customer"]
     date_hierarchy = "start_date"
     autocomplete_fields = ["customer", "finance_owner", "project_manager", "subscribers"]
-    inlines = [ContractLineInline, ChangeOrderInline]
+    inlines = [ContractLineInline, ChangeOrderInline, ModificationInline]
     readonly_fields = ["created_at", "updated_at"]
     actions = ["activate", *HOLD_ACTIONS]
     fieldsets = [
@@ -412,7 +413,11 @@ class ContractAdmin(LayoutImportExportMixin, NoDeleteLinksOnRelations, AuditHist
         inlines = super().get_inlines(request, obj)
         if obj is None:
             # A change order changes an agreed contract; a new one states its budget directly.
-            return [inline for inline in inlines if not issubclass(inline, ChangeOrderInline)]
+            return [
+                inline
+                for inline in inlines
+                if not issubclass(inline, ChangeOrderInline | ModificationInline)
+            ]
         return inlines
 
     def save_formset(self, request: HttpRequest, form, formset, change: bool) -> None:
