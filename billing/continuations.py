@@ -14,10 +14,11 @@ it covers: the event's amount is already prorated for its own days, so the share
 
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from fractions import Fraction
 
+from billing.domain.subscriptions import Charge
 from billing.models import BillingEvent
 from contracts.models import ContractLine
 from rms.money import money_text, round_fraction
@@ -93,32 +94,44 @@ def prior_share(prior: list[BilledSpan], first_day: date, last_day: date) -> Fra
     return sum((span.share(first_day, last_day) for span in prior), Fraction(0))
 
 
-def net_of_prior(event: BillingEvent, prior: list[BilledSpan]) -> BillingEvent | None:
-    """Reduce a continuing line's event by what its predecessors billed for the same days.
+def exact_amount(charge: Charge) -> Fraction:
+    """Return a subscription charge before rounding: quantity x price x days / full days."""
+    period = charge.period
+    return Fraction(charge.quantity) * Fraction(charge.unit_price) * period.days / period.full_days
 
-    Return ``None`` when they billed as much or more: nothing is left to bill for the period
-    (the excess is credited by the modification's billing follow-up).
+
+def net_of_prior(charge: Charge, prior: list[BilledSpan]) -> Charge | None:
+    """Reduce a continuing line's charge by what its predecessors billed for the same days.
+
+    The difference is taken exactly and rounded once. Return ``None`` when they billed as much
+    or more: nothing is left to bill for the period (the excess is credited by the
+    modification's billing follow-up).
     """
-    if event.kind != BillingEvent.Kind.SUBSCRIPTION or not prior:
-        return event
-    already = prior_share(prior, event.period_start, event.period_end)
+    already = prior_share(prior, charge.period.start, charge.period.last_day)
     if already == 0:
-        return event
-    currency = event.amount.currency.code
-    net = Fraction(event.amount.amount) - already
+        return charge
+    currency = charge.amount.currency.code
+    net = exact_amount(charge) - already
     if net <= 0:
         return None
-    event.amount = round_fraction(net, currency)
     billed = money_text(round_fraction(already, currency))
-    event.description = f"{event.description}, less {billed} billed before the change"[:255]
-    return event
+    return replace(
+        charge,
+        amount=round_fraction(net, currency),
+        description=f"{charge.description}, less {billed} billed before the change",
+    )
 
 
-def events_net_of_prior(
-    events: dict[str, BillingEvent], prior: list[BilledSpan]
-) -> dict[str, BillingEvent]:
-    """Apply ``net_of_prior`` to a line's proposed events, keyed as the schedule keys them."""
+def charges_net_of_prior(
+    charges: dict[str, tuple[str, Charge]], prior: list[BilledSpan]
+) -> dict[str, tuple[str, Charge]]:
+    """Apply ``net_of_prior`` to a line's subscription charges, keyed as the schedule keys them."""
     if not prior:
-        return events
-    netted = {key: net_of_prior(event, prior) for key, event in events.items()}
-    return {key: event for key, event in netted.items() if event is not None}
+        return charges
+    netted = {}
+    for key, (kind, charge) in charges.items():
+        if kind == BillingEvent.Kind.SUBSCRIPTION:
+            charge = net_of_prior(charge, prior)
+        if charge is not None:
+            netted[key] = (kind, charge)
+    return netted

@@ -30,14 +30,15 @@ from billing.continuations import (
     BilledSpan,
     ancestors,
     billed_spans,
-    events_net_of_prior,
+    charges_net_of_prior,
+    exact_amount,
     prior_share,
     prior_spans,
 )
 from billing.credit_notes import credit_note_create, credit_note_issue
 from billing.invoicing import needs_review
 from billing.models import CreditNoteLine, Invoice, InvoiceLine, ModificationCredit
-from billing.schedules import event_from_charge, line_charges, lock_customers, schedule_horizon
+from billing.schedules import line_charges, lock_customers, schedule_horizon
 from contracts.models import BillingModel, Contract, ContractLine, Modification
 from rms.money import money_text, round_fraction
 
@@ -70,7 +71,7 @@ def _excess(line: ContractLine, prior: list[BilledSpan], targets: dict[int, Frac
     horizon = schedule_horizon(line, as_of=line.service_start)
     for _, charge in line_charges(line, through=horizon).values():
         first, last = charge.period.start, charge.period.last_day
-        excess = prior_share(prior, first, last) - Fraction(charge.amount.amount)
+        excess = prior_share(prior, first, last) - exact_amount(charge)
         for span in prior:
             if excess <= 0:
                 break
@@ -135,8 +136,10 @@ def credits_due(modification: Modification) -> list[Credit]:
     credits = []
     for invoice_line in invoice_lines:
         currency = invoice_line.amount.currency.code
-        due = round_fraction(targets[invoice_line.event_id], currency).amount
-        due -= credited.get(invoice_line.pk, 0)
+        # What stays billed is rounded once, half-up, like any charge: the credit is the rest.
+        billed = invoice_line.amount.amount
+        kept = round_fraction(Fraction(billed) - targets[invoice_line.event_id], currency).amount
+        due = billed - kept - credited.get(invoice_line.pk, 0)
         # Never more than the line still holds (a clerk may have credited it by hand).
         due = min(due, invoice_line.amount.amount - taken.get(invoice_line.pk, 0))
         if due > 0:
@@ -206,25 +209,19 @@ def modification_billing_preview(*, modification: Modification) -> list[tuple[st
         if change.result_line is not None
     ]
     prior = prior_spans(started)
-    charges = []
+    rows = []
     for line in started:
         if line.billing_model != BillingModel.SUBSCRIPTION:
             continue
-        events = {
-            key: event_from_charge(line, kind, key, charge)
-            for key, (kind, charge) in line_charges(
-                line, through=schedule_horizon(line, as_of=line.service_start)
-            ).items()
-        }
-        netted = events_net_of_prior(events, prior.get(line.pk, []))
-        first = min(events.values(), key=lambda e: e.period_start, default=None)
-        if first is None:
+        charges = line_charges(line, through=schedule_horizon(line, as_of=line.service_start))
+        if not charges:
             continue
-        billed = netted.get(first.source_key)
-        amount = money_text(billed.amount) if billed else "nothing (credited below)"
-        charges.append(
-            f"Line {line.sequence}: {first.description}: {amount}, billed on {first.bill_date}"
-        )
+        first_key = min(charges, key=lambda key: charges[key][1].period.start)
+        first = charges[first_key][1]
+        netted = charges_net_of_prior(charges, prior.get(line.pk, [])).get(first_key)
+        amount = money_text(netted[1].amount) if netted else "nothing (credited below)"
+        description = netted[1].description if netted else first.description
+        rows.append(f"Line {line.sequence}: {description}: {amount}, billed on {first.bill_date}")
     credits = [
         f"Invoice {credit.invoice_line.invoice}, {credit.invoice_line.description}: "
         f"{money_text(credit.amount)}"
@@ -233,6 +230,6 @@ def modification_billing_preview(*, modification: Modification) -> list[tuple[st
     if modification.contract.terminated_on and not modification.refund_on_termination:
         credits.append("No refund on termination: prepaid fees beyond it are not credited.")
     return [
-        ("Charges from the effective date", charges or ["No new charges."]),
+        ("Charges from the effective date", rows or ["No new charges."]),
         ("Credit notes", credits or ["Nothing to credit."]),
     ]

@@ -15,7 +15,7 @@ from decimal import Decimal
 from django.db import transaction
 from djmoney.money import Money
 
-from billing.continuations import events_net_of_prior, prior_spans
+from billing.continuations import charges_net_of_prior, prior_spans
 from billing.domain.periods import add_months
 from billing.domain.subscriptions import (
     BillTiming,
@@ -195,13 +195,13 @@ def schedule_extend(*, lines: Iterable[ContractLine], as_of: date) -> ScheduleCh
         for line in batch:
             scheduled_from = line.scheduled_through
             line.scheduled_through = schedule_horizon(line, as_of=as_of)
-            events = {
-                key: event_from_charge(line, kind, key, charge)
-                for key, (kind, charge) in line_charges(
-                    line, through=line.scheduled_through, since=scheduled_from
+            charges = line_charges(line, through=line.scheduled_through, since=scheduled_from)
+            to_create += [
+                event_from_charge(line, kind, key, charge)
+                for key, (kind, charge) in charges_net_of_prior(
+                    charges, prior.get(line.pk, [])
                 ).items()
-            }
-            to_create += events_net_of_prior(events, prior.get(line.pk, [])).values()
+            ]
         # The unique (line, source key) makes an event another writer added meanwhile a no-op.
         created += len(BillingEvent.objects.bulk_create(to_create, ignore_conflicts=True))
         _save_horizons(batch)
@@ -229,12 +229,12 @@ def _proposed_events(line: ContractLine, *, as_of: date, prior) -> dict[str, Bil
     if contract.status != Contract.Status.ACTIVE and not served:
         return {}
     line.scheduled_through = schedule_horizon(line, as_of=as_of)
-    events = {
-        key: event_from_charge(line, kind, key, charge)
-        for key, (kind, charge) in line_charges(line, through=line.scheduled_through).items()
-    }
+    charges = line_charges(line, through=line.scheduled_through)
     # A line continuing another after a modification bills only what its predecessors did not.
-    return events_net_of_prior(events, prior.get(line.pk, []))
+    return {
+        key: event_from_charge(line, kind, key, charge)
+        for key, (kind, charge) in charges_net_of_prior(charges, prior.get(line.pk, [])).items()
+    }
 
 
 def _refresh_batch(lines: list[ContractLine], *, as_of: date) -> ScheduleChange:

@@ -6,14 +6,18 @@ The contract of these examples: 10 seats x 100.00 USD a month, billed monthly in
 
 from datetime import date
 from decimal import Decimal
+from fractions import Fraction
 
 import pytest
 from djmoney.money import Money
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from billing.models import BillingEvent, CreditNote, Invoice, InvoiceLine, ModificationCredit
 from billing.modifications import modification_credits_issue
 from contracts.models import Contract, Modification, ModificationChange
 from contracts.modifications import modification_apply
+from rms.money import round_fraction
 from tests.billing.conftest import assert_invoiced_events_billed_once
 
 pytestmark = pytest.mark.django_db
@@ -222,3 +226,42 @@ def test_added_lines_at_ssp_form_a_separate_contract_with_its_own_billing(
     invoice = run.invoices.get()
     assert invoice.lines.get().contract_line.contract == separate
     assert invoice.total == usd("80.00")
+
+
+@settings(
+    max_examples=15,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    day=st.integers(min_value=2, max_value=30),
+    quantity=st.integers(min_value=1, max_value=30),
+    price=st.decimals(min_value=1, max_value=300, places=2),
+)
+def test_property_a_changed_period_costs_old_terms_then_new_terms_rounded_once(
+    contract_factory, contract_line_factory, activate, bill, modify, day, quantity, price
+):
+    """Whatever the day, quantity and price, April costs the old terms up to the effective date
+    and the new ones from it, prorated by days and rounded once: what was invoiced for April,
+    less what was credited on it, is exactly that."""
+    contract = contract_factory(start_date=date(2026, 4, 1), end_date=date(2027, 3, 31))
+    line = contract_line_factory(contract=contract, quantity=Decimal(10), unit_price=usd("100"))
+    activate(contract)
+    bill(date(2026, 4, 1))
+    changes = [
+        {"kind": Kind.CHANGE_QUANTITY, "line": line, "quantity": Decimal(quantity)},
+        {"kind": Kind.CHANGE_PRICE, "line": line, "unit_price": usd(price)},
+    ]
+    modify(contract, date(2026, 4, day), *changes)
+    bill(date(2026, 4, 30))
+
+    april = InvoiceLine.objects.filter(
+        contract_line__contract=contract, period_start__lt=date(2026, 5, 1)
+    )
+    billed = sum((invoice_line.amount for invoice_line in april), usd(0))
+    credited = sum(
+        (c.amount for c in ModificationCredit.objects.filter(invoice_line__in=april)), usd(0)
+    )
+    old_days, new_days = day - 1, 31 - day
+    expected = Fraction(1000 * old_days, 30) + Fraction(quantity) * Fraction(price) * new_days / 30
+    assert billed - credited == round_fraction(expected, "USD")
