@@ -295,6 +295,14 @@ def _change_line(line: ContractLine, effective: date, changes: list[Modification
     if line.billing_model == BillingModel.SUBSCRIPTION and line.service_start < effective:
         successor = _split(line, effective, changes)
     else:
+        if line.billing_model != BillingModel.MILESTONE and line.invoice_lines.exists():
+            # Nothing to split, and what was invoiced would silently disagree with the line.
+            raise ValidationError(
+                {
+                    "line": f"Line {line.sequence} is already invoiced from its start and has "
+                    "no later period to change: credit the invoice and add a line instead."
+                }
+            )
         _set_terms(line, changes)
         _clean_line(line)
         line.save()
