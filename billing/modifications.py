@@ -221,7 +221,10 @@ def modification_billing_preview(*, modification: Modification) -> list[tuple[st
         netted = charges_net_of_prior(charges, prior.get(line.pk, [])).get(first_key)
         amount = money_text(netted[1].amount) if netted else "nothing (credited below)"
         description = netted[1].description if netted else first.description
-        rows.append(f"Line {line.sequence}: {description}: {amount}, billed on {first.bill_date}")
+        rows.append(
+            f"Line {line.sequence} {line.product.name}: {description}: {amount}, "
+            f"billed on {first.bill_date}"
+        )
     credits = [
         f"Invoice {credit.invoice_line.invoice}, {credit.invoice_line.description}: "
         f"{money_text(credit.amount)}"

@@ -9,6 +9,7 @@ from decimal import Decimal
 from fractions import Fraction
 
 import pytest
+from django.core.exceptions import ValidationError
 from djmoney.money import Money
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -16,7 +17,7 @@ from hypothesis import strategies as st
 from billing.models import BillingEvent, CreditNote, Invoice, InvoiceLine, ModificationCredit
 from billing.modifications import modification_credits_issue
 from contracts.models import Contract, Modification, ModificationChange
-from contracts.modifications import modification_apply
+from contracts.modifications import modification_apply, modification_preview
 from rms.money import round_fraction
 from tests.billing.conftest import assert_invoiced_events_billed_once
 
@@ -90,6 +91,7 @@ def test_mid_period_seat_increase_bills_the_added_seats_remainder_then_the_new_q
     # the 10 x 100 x 15/30 = 500.00 already billed for those days: 5 x 100 x 15/30 = 250.00.
     run = bill(date(2026, 4, 16))
     assert invoice_amounts(run) == [usd("250.00")]
+    assert invoice_amounts(bill(date(2026, 4, 16))) == []  # a second run bills nothing again
     # From May, 15 x 100.00 = 1,500.00 a month, on the contract's cycle (the 1st).
     run = bill(date(2026, 5, 1))
     assert invoice_amounts(run) == [usd("1500.00")]
@@ -265,3 +267,121 @@ def test_property_a_changed_period_costs_old_terms_then_new_terms_rounded_once(
     old_days, new_days = day - 1, 31 - day
     expected = Fraction(1000 * old_days, 30) + Fraction(quantity) * Fraction(price) * new_days / 30
     assert billed - credited == round_fraction(expected, "USD")
+
+
+def test_a_second_decrease_in_the_same_period_credits_only_its_own_difference(seats, modify, bill):
+    first = modify(
+        seats.contract,
+        date(2026, 4, 11),
+        {"kind": Kind.CHANGE_QUANTITY, "line": seats, "quantity": Decimal(8)},
+    )
+    # 11-30 April is 20 days: billed 10 x 100 x 20/30 = 666.67, now worth 8 x 100 x 20/30 =
+    # 533.33: 133.33 credited (1,000.00 stays billed less the credit: 866.67 for April).
+    assert ModificationCredit.objects.get(modification=first).amount == usd("133.33")
+    successor = seats.continued_by.get()
+    second = modify(
+        seats.contract,
+        date(2026, 4, 21),
+        {"kind": Kind.CHANGE_QUANTITY, "line": successor, "quantity": Decimal(5)},
+    )
+    # April is now 10 seats for 10 days, 8 for 10, 5 for 10: 100 x (100 + 80 + 50) / 30 =
+    # 766.666... -> 766.67 kept; 1,000.00 - 766.67 = 233.33 credited in all, 100.00 of it now.
+    assert ModificationCredit.objects.get(modification=second).amount == usd("100.00")
+    assert sum(c.amount for c in ModificationCredit.objects.all()) == usd("233.33")
+    assert invoice_amounts(bill(date(2026, 4, 30))) == []
+    assert invoice_amounts(bill(date(2026, 5, 1))) == [usd("500.00")]  # 5 x 100.00
+
+
+def test_terminating_after_a_seat_increase_refunds_across_both_lines(seats, modify, bill):
+    modify(
+        seats.contract,
+        date(2026, 4, 16),
+        {"kind": Kind.CHANGE_QUANTITY, "line": seats, "quantity": Decimal(15)},
+    )
+    bill(date(2026, 4, 16))  # 250.00 for the added seats' 16-30 April
+    modify(seats.contract, date(2026, 4, 26), {"kind": Kind.TERMINATE}, refund_on_termination=True)
+
+    # 26-30 April (5 days) were paid for 15 seats: from the first invoice 1,000.00 x 5/30 =
+    # 166.666..., from the second 250.00 x 5/15 = 83.333...; kept 833.33 and 166.67, so
+    # 166.67 + 83.33 = 250.00 (= 15 x 100 x 5/30) credited on two invoices.
+    credits = sorted(c.amount for c in ModificationCredit.objects.all())
+    assert credits == [usd("83.33"), usd("166.67")]
+    assert CreditNote.objects.count() == 2
+
+
+def test_preview_shows_the_prorated_charge_and_the_credit(
+    seats, django_capture_on_commit_callbacks
+):
+    increase = Modification.objects.create(
+        contract=seats.contract, reference="A-1", effective_date=date(2026, 4, 16), description="x"
+    )
+    ModificationChange.objects.create(
+        modification=increase, kind=Kind.CHANGE_QUANTITY, line=seats, quantity=Decimal(15)
+    )
+    billing = dict(modification_preview(modification=increase).billing)
+    assert billing["Charges from the effective date"] == [
+        f"Line 2 {seats.product.name}: 16 Apr 2026 \u2013 30 Apr 2026 (prorated 15/30 days), less "
+        "500.00 USD billed before the change: 250.00 USD, billed on 2026-04-16"
+    ]
+    assert billing["Credit notes"] == ["Nothing to credit."]
+
+    termination = Modification.objects.create(
+        contract=seats.contract,
+        reference="A-2",
+        effective_date=date(2026, 4, 21),
+        description="x",
+        refund_on_termination=True,
+    )
+    ModificationChange.objects.create(modification=termination, kind=Kind.TERMINATE)
+    credits = dict(modification_preview(modification=termination).billing)["Credit notes"]
+    assert len(credits) == 1 and credits[0].endswith(": 333.33 USD")
+    assert not CreditNote.objects.exists()  # a preview issues nothing
+
+
+def test_shortening_to_before_the_effective_date_is_refused(seats, modify):
+    with pytest.raises(ValidationError) as caught:
+        modify(
+            seats.contract,
+            date(2026, 5, 1),
+            {"kind": Kind.CHANGE_TERM, "new_end_date": date(2026, 4, 20)},
+        )
+    assert "terminate" in caught.value.message_dict["new_end_date"][0]
+    seats.refresh_from_db()
+    assert seats.service_end == date(2027, 3, 31) and not CreditNote.objects.exists()
+
+
+def test_an_evergreen_contract_terminated_ends_and_stops_billing(
+    contract_factory, contract_line_factory, activate, bill, modify
+):
+    contract = contract_factory(start_date=date(2026, 4, 1), end_date=None, evergreen=True)
+    contract_line_factory(contract=contract, service_end=None, unit_price=usd("100"))
+    activate(contract)
+    bill(date(2026, 4, 1))
+    modify(contract, date(2026, 6, 1), {"kind": Kind.TERMINATE})
+
+    contract.refresh_from_db()
+    assert (contract.evergreen, contract.end_date, contract.status) == (
+        False,
+        date(2026, 5, 31),
+        Contract.Status.TERMINATED,
+    )
+    assert invoice_amounts(bill(date(2026, 5, 1))) == [usd("100.00")]  # May, served
+    assert invoice_amounts(bill(date(2026, 6, 1))) == []
+
+
+def test_a_one_time_line_invoiced_on_order_cannot_change_in_place(
+    contract_factory, contract_line_factory, activate, bill, modify
+):
+    contract = contract_factory(start_date=date(2026, 4, 1), end_date=date(2027, 3, 31))
+    setup = contract_line_factory(contract=contract, one_time=True, unit_price=usd("500"))
+    activate(contract)
+    bill(date(2026, 4, 1))
+    with pytest.raises(ValidationError) as caught:
+        modify(
+            contract,
+            date(2026, 5, 1),
+            {"kind": Kind.CHANGE_PRICE, "line": setup, "unit_price": usd("400")},
+        )
+    assert "credit the invoice" in caught.value.message_dict["line"][0]
+    setup.refresh_from_db()
+    assert setup.unit_price == usd("500")
