@@ -54,9 +54,8 @@ modification_previewing = Signal()
 
 def _live_lines(contract: Contract, on: date) -> list[ContractLine]:
     """Return the contract's lines still in service on ``on`` (or starting later)."""
-    return [
-        line for line in contract.lines.all() if line.service_end is None or line.service_end >= on
-    ]
+    remaining = Q(service_end__isnull=True) | Q(service_end__gte=on)
+    return list(contract.lines.filter(remaining).select_related("product"))
 
 
 def _facts(modification: Modification, changes: list[ModificationChange]) -> list[ChangeFacts]:

@@ -26,7 +26,15 @@ from billing.payments import payment_record
 from billing.runs import bill_run_start
 from billing.shipments import shipment_record
 from billing.usage import usage_records_ingest
-from contracts.models import ChangeOrder, Milestone, MilestoneTemplate, RevenuePolicy
+from contracts.models import (
+    ChangeOrder,
+    Milestone,
+    MilestoneTemplate,
+    Modification,
+    ModificationChange,
+    RevenuePolicy,
+)
+from contracts.modifications import modification_apply
 from contracts.services import contract_activate
 from imports.engine import Mode
 from imports.jobs import import_job_start
@@ -159,6 +167,14 @@ def _book_build():
         estimated_total=Decimal(4),
     )
     period_close(through=date(2026, 1, 31), closed_by="finance")  # a revenue run, a closed month
+    seats = Modification.objects.create(
+        contract=contract, reference="A-1", effective_date=date(2026, 3, 1), description="Seats"
+    )
+    ModificationChange.objects.create(
+        modification=seats, kind="change_quantity", line=subscription, quantity=Decimal(3)
+    )
+    with TestCase.captureOnCommitCallbacks(execute=True):  # an applied contract modification
+        modification_apply(modification=seats, by="finance")
     with TestCase.captureOnCommitCallbacks(execute=True):  # a finished import job, with errors
         import_job_start(
             layout="contracts",
