@@ -28,7 +28,7 @@ from contracts.modifications import (
     modification_apply,
     modification_preview,
 )
-from rms.admin_audit import AuditHistoryAdmin
+from rms.admin_audit import AuditHistoryAdmin, RelatedHistory
 
 ADDED_LINE_TERMS = [
     "product",
@@ -146,6 +146,14 @@ class ModificationAdmin(AuditHistoryAdmin):
     autocomplete_fields = ["contract"]
     readonly_fields = ["status", "separate_contract", "created_by", "applied_by", "applied_at"]
     change_form_template = "admin/contracts/modification/change_form.html"
+    history_related = [
+        RelatedHistory(
+            "Changes",
+            ModificationChange,
+            "modification_id",
+            lambda row: ModificationChange.Kind(row.kind).label,
+        )
+    ]
 
     def has_change_permission(self, request: HttpRequest, obj: Modification | None = None) -> bool:
         # An applied modification is history: shown, never edited.

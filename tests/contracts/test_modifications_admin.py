@@ -85,6 +85,9 @@ def test_finance_roles_enter_preview_and_apply_a_modification(seats, role_client
     # An applied modification is history: its page is read-only.
     page = client.get(admin_url(Modification, "change", modification.pk))
     assert page.status_code == 200 and 'name="_save"' not in page.text
+    # Its History page shows who entered and applied it, and its changes' history beside it.
+    history = client.get(admin_url(Modification, "history", modification.pk))
+    assert history.status_code == 200 and "Change quantity" in history.text
 
 
 def test_an_auditor_sees_the_preview_but_cannot_apply(seats, role_client):
