@@ -343,8 +343,16 @@ def _added_line(change: ModificationChange, contract: Contract, start: date) -> 
 def _separate_contract(modification: Modification, contract: Contract) -> Contract:
     """Create the contract the added lines form, numbered after the original, and activate it."""
     count = Modification.objects.filter(contract=contract, separate_contract__isnull=False).count()
+    number = f"{contract.number}-M{count + 1}"
+    while Contract.objects.filter(number=number).exists():  # taken by hand: the next one
+        count += 1
+        number = f"{contract.number}-M{count + 1}"
+    if len(number) > Contract._meta.get_field("number").max_length:
+        raise ValidationError(
+            {"treatment": f"Contract number {number} would be too long for a separate contract."}
+        )
     return Contract.objects.create(
-        number=f"{contract.number}-M{count + 1}"[:32],
+        number=number,
         customer=contract.customer,
         title=f"{contract.title or contract.number}: modification {modification.reference}"[:255],
         currency=contract.currency,

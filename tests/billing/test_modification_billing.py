@@ -385,3 +385,53 @@ def test_a_one_time_line_invoiced_on_order_cannot_change_in_place(
     assert "credit the invoice" in caught.value.message_dict["line"][0]
     setup.refresh_from_db()
     assert setup.unit_price == usd("500")
+
+
+def test_a_discounted_added_line_joins_the_contract_on_its_cycle(
+    seats, modify, bill, product_factory
+):
+    addon = product_factory(ssp=usd("40.00"))
+    modification = modify(
+        seats.contract,
+        date(2026, 4, 16),
+        {
+            "kind": Kind.ADD_LINE,
+            "product": addon,
+            "billing_model": "subscription",
+            "quantity": Decimal(2),
+            "unit_price": usd("35.00"),
+            "interval_months": 1,
+            "bill_timing": "advance",
+            "bill_day_mode": "anniversary",
+        },
+    )
+
+    # Below its SSP (40.00), so not a separate contract: prospective, on the same contract.
+    assert modification.treatment == "prospective" and modification.separate_contract is None
+    added = modification.changes.get().result_line
+    assert added.contract_id == seats.contract_id and added.billing_anchor == date(2026, 4, 1)
+    # 16-30 April on the contract's cycle: 2 x 35.00 x 15/30 = 35.00; then 70.00 a month with
+    # the seats' 1,000.00 on one invoice.
+    assert invoice_amounts(bill(date(2026, 4, 16))) == [usd("35.00")]
+    assert invoice_amounts(bill(date(2026, 5, 1))) == [usd("70.00"), usd("1000.00")]
+
+
+def test_a_separate_contract_takes_the_next_free_number(
+    seats, modify, product_factory, contract_factory
+):
+    contract_factory(number=f"{seats.contract.number}-M1", customer=seats.contract.customer)
+    addon = product_factory(ssp=usd("40.00"))
+    modification = modify(
+        seats.contract,
+        date(2026, 4, 16),
+        {
+            "kind": Kind.ADD_LINE,
+            "product": addon,
+            "quantity": Decimal(1),
+            "unit_price": usd("40.00"),
+            "interval_months": 1,
+            "bill_timing": "advance",
+            "bill_day_mode": "anniversary",
+        },
+    )
+    assert modification.separate_contract.number == f"{seats.contract.number}-M2"
