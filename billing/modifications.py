@@ -8,12 +8,13 @@ invoiced period the customer no longer receives, or no longer receives at that p
 billed in advance past a seat or price decrease, a shortened term, an early termination. This
 module credits that unused part with a credit note on the invoice that billed it.
 
-Credits are cumulative per invoice line: the target is what the contract's current lines leave
-unused on that line, and what earlier modifications credited there (``ModificationCredit``) is
-subtracted. So a follow-up run twice, or after a crash, credits once; and a second modification
-in the same period credits only its own difference. An early termination credits the unused
-prepaid fees only when the modification says the terms refund them (``refund_on_termination``):
-by default a terminated customer keeps what was paid for, as most subscription terms say.
+What to credit is worked out per period of the billing cycle (``billing.continuations``): what
+was billed, net of what modifications already credited (``ModificationCredit``), beyond what the
+period is now worth. So a follow-up run twice, or after a crash, credits once; and a second
+modification in the same period credits (or bills) only its own difference. An early
+termination credits the unused prepaid fees only when the modification says the terms refund
+them (``refund_on_termination``): by default a terminated customer keeps what was paid for, as
+most subscription terms say.
 """
 
 from collections import defaultdict
@@ -26,20 +27,12 @@ from django.db.models import Sum
 from django.utils import timezone
 from djmoney.money import Money
 
-from billing.continuations import (
-    BilledSpan,
-    ancestors,
-    billed_spans,
-    charges_net_of_prior,
-    exact_amount,
-    prior_share,
-    prior_spans,
-)
+from billing.continuations import Chains, chains_for, charges_net_of_prior
 from billing.credit_notes import credit_note_create, credit_note_issue
 from billing.invoicing import needs_review
 from billing.models import CreditNoteLine, Invoice, InvoiceLine, ModificationCredit
 from billing.schedules import line_charges, lock_customers, schedule_horizon
-from contracts.models import BillingModel, Contract, ContractLine, Modification
+from contracts.models import BillingModel, Contract, Modification
 from rms.money import money_text, round_fraction
 
 ONE_DAY = timedelta(days=1)
@@ -53,56 +46,38 @@ class Credit:
     amount: Money
 
 
-def _tails(line: ContractLine, spans: list[BilledSpan], targets: dict[int, Fraction]) -> None:
-    """Add what ``spans`` billed for days after the line's last day of service."""
-    if line.service_end is None:
-        return
-    first_unused = line.service_end + ONE_DAY
-    for span in spans:
-        targets[span.event_id] += span.share(first_unused, span.last_day)
+def credit_targets(contract: Contract) -> dict[int, Fraction]:
+    """Return, per invoiced event of the contract's subscription lines, what to credit now.
 
-
-def _excess(line: ContractLine, prior: list[BilledSpan], targets: dict[int, Fraction]) -> None:
-    """Add what the predecessors billed beyond what a continuing line charges for its periods.
-
-    The excess of a period is taken back from the nearest predecessor first, never more than
-    it billed for those days.
+    Per chain of continuing lines (a line alone is a chain of one) and per period of its cycle
+    that has invoiced events: the carry left after the chain's last line is billed beyond what
+    the period is now worth. The credit is what was billed less the worth rounded once, taken
+    from the period's invoiced events from the last line back, never more than one billed.
+    Credits already given are net of what was billed, so asking again gives nothing more.
     """
-    horizon = schedule_horizon(line, as_of=line.service_start)
-    for _, charge in line_charges(line, through=horizon).values():
-        first, last = charge.period.start, charge.period.last_day
-        excess = prior_share(prior, first, last) - exact_amount(charge)
-        for span in prior:
-            if excess <= 0:
-                break
-            taken = min(excess, span.share(first, last))
-            targets[span.event_id] += taken
-            excess -= taken
-
-
-def credit_targets(contract: Contract, *, refund_tails: bool) -> dict[int, Fraction]:
-    """Return, per invoiced event of the contract's lines, the exact amount left unused.
-
-    ``refund_tails`` credits days billed after a line's last day of service (a shortened term,
-    an early termination with refund); the excess of a continuing line's periods (a price or
-    seat decrease) is always credited. Four queries whatever the number of lines.
-    """
-    lines = [
-        line
-        for line in contract.lines.select_related("contract", "product")
-        if line.billing_model == BillingModel.SUBSCRIPTION
-    ]
-    chains = ancestors([line.pk for line in lines])
-    spans = billed_spans({pk for line in lines for pk in (line.pk, *chains[line.pk])})
-    continued = {line.continues_id for line in lines if line.continues_id is not None}
+    lines = list(
+        contract.lines.filter(billing_model=BillingModel.SUBSCRIPTION).select_related(
+            "contract", "product"
+        )
+    )
+    chains = Chains(lines)
+    continued = {line.continues_id for line in lines}
     targets: dict[int, Fraction] = defaultdict(Fraction)
-    for line in lines:
-        prior = [span for pk in chains[line.pk] for span in spans.get(pk, [])]
-        if line.continues_id is not None:
-            _excess(line, prior, targets)
-        if refund_tails and line.pk not in continued:
-            _tails(line, [*spans.get(line.pk, []), *prior], targets)
-    return {event_id: amount for event_id, amount in targets.items() if amount > 0}
+    for leaf in (line for line in lines if line.pk not in continued):
+        chain = chains.chain(leaf)
+        members = {line.pk for line in chain}
+        cycles = sorted({cycle for line_id, cycle in chains.invoiced if line_id in members})
+        for cycle in cycles:
+            carry, billed = chains.walk(chain, cycle)
+            kept = round_fraction(billed - carry, contract.currency).amount
+            credit = billed - Fraction(kept)
+            for line in reversed(chain):
+                for event_id, net in chains.invoiced.get((line.pk, cycle), []):
+                    taken = min(credit, net)
+                    if taken > 0:
+                        targets[event_id] += taken
+                        credit -= taken
+    return targets
 
 
 def credits_due(modification: Modification) -> list[Credit]:
@@ -111,21 +86,15 @@ def credits_due(modification: Modification) -> list[Credit]:
     Invoice lines on drafts are left out: a draft is corrected by voiding it, not credited.
     """
     contract = modification.contract
-    terminated = contract.terminated_on is not None
-    refund_tails = not terminated or modification.refund_on_termination
-    targets = credit_targets(contract, refund_tails=refund_tails)
+    if contract.terminated_on is not None and not modification.refund_on_termination:
+        return []  # the customer keeps what was paid for: nothing is refunded
+    targets = credit_targets(contract)
     if not targets:
         return []
     invoice_lines = list(
         InvoiceLine.objects.filter(
             event_id__in=targets, voided=False, invoice__status=Invoice.Status.ISSUED
         ).select_related("invoice")
-    )
-    credited = dict(
-        ModificationCredit.objects.filter(invoice_line__in=invoice_lines)
-        .values("invoice_line")
-        .annotate(total=Sum("amount"))
-        .values_list("invoice_line", "total")
     )
     taken = dict(
         CreditNoteLine.objects.filter(invoice_line__in=invoice_lines)
@@ -136,10 +105,7 @@ def credits_due(modification: Modification) -> list[Credit]:
     credits = []
     for invoice_line in invoice_lines:
         currency = invoice_line.amount.currency.code
-        # What stays billed is rounded once, half-up, like any charge: the credit is the rest.
-        billed = invoice_line.amount.amount
-        kept = round_fraction(Fraction(billed) - targets[invoice_line.event_id], currency).amount
-        due = billed - kept - credited.get(invoice_line.pk, 0)
+        due = round_fraction(targets[invoice_line.event_id], currency).amount
         # Never more than the line still holds (a clerk may have credited it by hand).
         due = min(due, invoice_line.amount.amount - taken.get(invoice_line.pk, 0))
         if due > 0:
@@ -208,7 +174,7 @@ def modification_billing_preview(*, modification: Modification) -> list[tuple[st
         )
         if change.result_line is not None
     ]
-    prior = prior_spans(started)
+    chains = chains_for(started)
     rows = []
     for line in started:
         if line.billing_model != BillingModel.SUBSCRIPTION:
@@ -218,7 +184,7 @@ def modification_billing_preview(*, modification: Modification) -> list[tuple[st
             continue
         first_key = min(charges, key=lambda key: charges[key][1].period.start)
         first = charges[first_key][1]
-        netted = charges_net_of_prior(charges, prior.get(line.pk, [])).get(first_key)
+        netted = charges_net_of_prior(charges, line, chains).get(first_key)
         amount = money_text(netted[1].amount) if netted else "nothing (credited below)"
         description = netted[1].description if netted else first.description
         rows.append(

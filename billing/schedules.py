@@ -15,7 +15,7 @@ from decimal import Decimal
 from django.db import transaction
 from djmoney.money import Money
 
-from billing.continuations import charges_net_of_prior, prior_spans
+from billing.continuations import chains_for, charges_net_of_prior
 from billing.domain.periods import add_months
 from billing.domain.subscriptions import (
     BillTiming,
@@ -190,7 +190,7 @@ def schedule_extend(*, lines: Iterable[ContractLine], as_of: date) -> ScheduleCh
     for start in range(0, len(lines), SCHEDULE_BATCH_SIZE):
         batch = lines[start : start + SCHEDULE_BATCH_SIZE]
         lock_customers(line.contract.customer_id for line in batch)
-        prior = prior_spans(batch)
+        chains = chains_for(batch)
         to_create = []
         for line in batch:
             scheduled_from = line.scheduled_through
@@ -198,9 +198,7 @@ def schedule_extend(*, lines: Iterable[ContractLine], as_of: date) -> ScheduleCh
             charges = line_charges(line, through=line.scheduled_through, since=scheduled_from)
             to_create += [
                 event_from_charge(line, kind, key, charge)
-                for key, (kind, charge) in charges_net_of_prior(
-                    charges, prior.get(line.pk, [])
-                ).items()
+                for key, (kind, charge) in charges_net_of_prior(charges, line, chains).items()
             ]
         # The unique (line, source key) makes an event another writer added meanwhile a no-op.
         created += len(BillingEvent.objects.bulk_create(to_create, ignore_conflicts=True))
@@ -221,7 +219,7 @@ def _save_horizons(lines: list[ContractLine]) -> None:
         ContractLine.objects.filter(pk__in=pks).update(scheduled_through=horizon)
 
 
-def _proposed_events(line: ContractLine, *, as_of: date, prior) -> dict[str, BillingEvent]:
+def _proposed_events(line: ContractLine, *, as_of: date, chains) -> dict[str, BillingEvent]:
     contract = line.contract
     # A contract a modification terminated still bills what was served up to its termination
     # (its lines end there); one merely marked terminated has nothing due.
@@ -233,7 +231,7 @@ def _proposed_events(line: ContractLine, *, as_of: date, prior) -> dict[str, Bil
     # A line continuing another after a modification bills only what its predecessors did not.
     return {
         key: event_from_charge(line, kind, key, charge)
-        for key, (kind, charge) in charges_net_of_prior(charges, prior.get(line.pk, [])).items()
+        for key, (kind, charge) in charges_net_of_prior(charges, line, chains).items()
     }
 
 
@@ -246,10 +244,10 @@ def _refresh_batch(lines: list[ContractLine], *, as_of: date) -> ScheduleChange:
             kind__in=[BillingEvent.Kind.SUBSCRIPTION, BillingEvent.Kind.ONE_TIME],
         )
     }
-    prior = prior_spans(lines)
+    chains = chains_for(lines)
     to_create, to_update = [], []
     for line in lines:
-        for key, event in _proposed_events(line, as_of=as_of, prior=prior).items():
+        for key, event in _proposed_events(line, as_of=as_of, chains=chains).items():
             current = stored.pop((line.pk, key), None)
             if current is None:
                 to_create.append(event)

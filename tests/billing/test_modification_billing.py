@@ -301,12 +301,13 @@ def test_terminating_after_a_seat_increase_refunds_across_both_lines(seats, modi
     bill(date(2026, 4, 16))  # 250.00 for the added seats' 16-30 April
     modify(seats.contract, date(2026, 4, 26), {"kind": Kind.TERMINATE}, refund_on_termination=True)
 
-    # 26-30 April (5 days) were paid for 15 seats: from the first invoice 1,000.00 x 5/30 =
-    # 166.666..., from the second 250.00 x 5/15 = 83.333...; kept 833.33 and 166.67, so
-    # 166.67 + 83.33 = 250.00 (= 15 x 100 x 5/30) credited on two invoices.
-    credits = sorted(c.amount for c in ModificationCredit.objects.all())
-    assert credits == [usd("83.33"), usd("166.67")]
-    assert CreditNote.objects.count() == 2
+    # April was billed 1,000.00 (10 seats) + 250.00 (5 seats from the 16th) = 1,250.00. It is
+    # now worth 10 seats x 15 days + 15 seats x 10 days = 300 seat-days x 100/30 = 1,000.00:
+    # 250.00 (= 15 x 100 x 5/30 for 26-30 April) is credited, from the latest invoice first.
+    credit = ModificationCredit.objects.get()
+    assert credit.amount == usd("250.00")
+    assert credit.invoice_line.event.line == seats.continued_by.get()
+    assert CreditNote.objects.count() == 1
 
 
 def test_preview_shows_the_prorated_charge_and_the_credit(
@@ -435,3 +436,54 @@ def test_a_separate_contract_takes_the_next_free_number(
         },
     )
     assert modification.separate_contract.number == f"{seats.contract.number}-M2"
+
+
+@settings(
+    max_examples=10,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    steps=st.lists(
+        st.tuples(st.integers(min_value=2, max_value=30), st.integers(min_value=1, max_value=25)),
+        min_size=1,
+        max_size=3,
+        unique_by=lambda step: step[0],
+    ),
+    run_between=st.booleans(),
+)
+def test_property_any_sequence_of_seat_changes_bills_each_day_at_its_seats(
+    contract_factory, contract_line_factory, activate, bill, modify, steps, run_between
+):
+    """After any sequence of seat changes in a month billed in advance (with or without bill
+    runs between them), what stays billed for the month is each day at the seats in effect
+    that day, to within a cent per invoice line that billed it (each line is rounded once)."""
+    contract = contract_factory(start_date=date(2026, 4, 1), end_date=date(2027, 3, 31))
+    line = contract_line_factory(contract=contract, quantity=Decimal(10), unit_price=usd("100"))
+    activate(contract)
+    bill(date(2026, 4, 1))
+    seats_from = {1: 10}
+    for day, quantity in sorted(steps):
+        modify(
+            contract,
+            date(2026, 4, day),
+            {"kind": Kind.CHANGE_QUANTITY, "line": line, "quantity": Decimal(quantity)},
+        )
+        line = line.continued_by.get()
+        seats_from[day] = quantity
+        if run_between:
+            bill(date(2026, 4, day))
+    bill(date(2026, 4, 30))
+
+    april = InvoiceLine.objects.filter(
+        contract_line__contract=contract, period_start__lt=date(2026, 5, 1)
+    )
+    kept = sum((il.amount for il in april), usd(0)) - sum(
+        (c.amount for c in ModificationCredit.objects.filter(invoice_line__in=april)), usd(0)
+    )
+    starts = sorted(seats_from)
+    exact = sum(
+        Fraction(100 * seats_from[start] * (end - start), 30)
+        for start, end in zip(starts, [*starts[1:], 31], strict=True)
+    )
+    assert abs(kept.amount - round_fraction(exact, "USD").amount) <= Decimal("0.01") * len(april)
