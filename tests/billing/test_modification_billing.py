@@ -487,3 +487,24 @@ def test_property_any_sequence_of_seat_changes_bills_each_day_at_its_seats(
         for start, end in zip(starts, [*starts[1:], 31], strict=True)
     )
     assert abs(kept.amount - round_fraction(exact, "USD").amount) <= Decimal("0.01") * len(april)
+
+
+def test_a_decrease_then_an_increase_in_one_period_bills_the_difference(seats, modify, bill):
+    modify(
+        seats.contract,
+        date(2026, 4, 11),
+        {"kind": Kind.CHANGE_QUANTITY, "line": seats, "quantity": Decimal(8)},
+    )
+    # 11-30 April, 20 days: 10 x 100 x 20/30 - 8 x 100 x 20/30 = 133.33 credited.
+    assert ModificationCredit.objects.get().amount == usd("133.33")
+    modify(
+        seats.contract,
+        date(2026, 4, 21),
+        {"kind": Kind.CHANGE_QUANTITY, "line": seats.continued_by.get(), "quantity": Decimal(12)},
+    )
+    # 21-30 April at 12 seats is worth 12 x 100 x 10/30 = 400.00. Paid already for those days:
+    # April's 1,000.00 less the 133.33 credit, less 1-10 April at 10 seats (333.33) and 11-20 at
+    # 8 (266.67) = 266.67. Billed on the next run: 400.00 - 266.67 = 133.33; April in all
+    # 1,000.00 - 133.33 + 133.33 = 1,000.00 = (10 + 8 + 12) seats x 10 days x 100/30.
+    assert invoice_amounts(bill(date(2026, 4, 21))) == [usd("133.33")]
+    assert ModificationCredit.objects.count() == 1
