@@ -667,3 +667,40 @@ class UsageRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.quantity.normalize():f} on line {self.line_id} at {self.occurred_at}"
+
+
+# --- Contract modifications (issue #8) --------------------------------------------------------
+
+
+class ModificationCredit(models.Model):
+    """What a contract modification credited on one invoice line (``billing.modifications``).
+
+    The follow-up of a modification credits, per invoice line, what the contract's new terms
+    leave unused less what earlier modifications already credited there: these rows are that
+    ledger, so a follow-up run twice credits once.
+    """
+
+    modification = models.ForeignKey(
+        "contracts.Modification", on_delete=models.PROTECT, related_name="billing_credits"
+    )
+    invoice_line = models.ForeignKey(
+        InvoiceLine, on_delete=models.PROTECT, related_name="modification_credits"
+    )
+    credit_note = models.ForeignKey(
+        CreditNote, on_delete=models.PROTECT, related_name="modification_credits"
+    )
+    amount = MoneyField(**MONEY_DIGITS)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["modification", "invoice_line"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["modification", "invoice_line"],
+                name="modification_credit_once_per_invoice_line",
+            ),
+            models.CheckConstraint(condition=Q(amount__gt=0), name="modification_credit_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.modification} credits {self.amount} on {self.invoice_line}"

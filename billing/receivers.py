@@ -4,6 +4,7 @@ from django.utils import timezone
 
 from billing.delivery import invoices_deliver_held_released
 from billing.milestones import milestones_invoice_pending
+from billing.modifications import modification_billing_preview, modification_credits_issue
 from billing.schedules import schedule_refresh
 from contracts.milestones import milestones_respread
 from contracts.models import BillingModel, Contract
@@ -36,3 +37,13 @@ def invoice_what_a_hold_kept(
     Other charges the hold kept back are due and go out with the next bill run, as usual.
     """
     milestones_invoice_pending(customer_id=customer_id, contract_id=contract_id)
+
+
+def credit_what_a_modification_left_unused(sender, *, modification_id: int, **kwargs) -> None:
+    """Credit the invoiced fees a contract modification left unused (see billing.modifications)."""
+    modification_credits_issue(modification_id=modification_id)
+
+
+def preview_modification_billing(sender, *, modification, **kwargs) -> list:
+    """Say what billing will charge and credit, for the modification's preview page."""
+    return modification_billing_preview(modification=modification)

@@ -15,6 +15,7 @@ from decimal import Decimal
 from django.db import transaction
 from djmoney.money import Money
 
+from billing.continuations import chains_for, charges_net_of_prior
 from billing.domain.periods import add_months
 from billing.domain.subscriptions import (
     BillTiming,
@@ -70,6 +71,7 @@ def subscription_terms(line: ContractLine, *, unit_price: Decimal) -> Subscripti
         quantity=line.quantity,
         unit_price=unit_price,
         currency=line.contract.currency,
+        anchor=line.billing_anchor,
     )
 
 
@@ -164,8 +166,9 @@ def schedule_refresh(*, lines: Iterable[ContractLine], as_of: date) -> ScheduleC
     Active contracts are scheduled forward: pending events that no longer match are updated or
     withdrawn, missing ones are created, invoiced ones are left alone. A completed contract keeps
     what is scheduled (periods served before its end still bill). Draft and terminated contracts
-    have nothing due: their pending events are withdrawn. Runs under the customers' row locks, so
-    that a bill run never invoices an event while it is being replaced.
+    have nothing due: their pending events are withdrawn, except that a contract terminated early
+    by a modification still bills the days served before its termination. Runs under the
+    customers' row locks, so that a bill run never invoices an event while it is being replaced.
     """
     lines = [line for line in lines if line.contract.status != Contract.Status.COMPLETED]
     change = ScheduleChange()
@@ -187,15 +190,15 @@ def schedule_extend(*, lines: Iterable[ContractLine], as_of: date) -> ScheduleCh
     for start in range(0, len(lines), SCHEDULE_BATCH_SIZE):
         batch = lines[start : start + SCHEDULE_BATCH_SIZE]
         lock_customers(line.contract.customer_id for line in batch)
+        chains = chains_for(batch)
         to_create = []
         for line in batch:
             scheduled_from = line.scheduled_through
             line.scheduled_through = schedule_horizon(line, as_of=as_of)
+            charges = line_charges(line, through=line.scheduled_through, since=scheduled_from)
             to_create += [
                 event_from_charge(line, kind, key, charge)
-                for key, (kind, charge) in line_charges(
-                    line, through=line.scheduled_through, since=scheduled_from
-                ).items()
+                for key, (kind, charge) in charges_net_of_prior(charges, line, chains).items()
             ]
         # The unique (line, source key) makes an event another writer added meanwhile a no-op.
         created += len(BillingEvent.objects.bulk_create(to_create, ignore_conflicts=True))
@@ -216,13 +219,19 @@ def _save_horizons(lines: list[ContractLine]) -> None:
         ContractLine.objects.filter(pk__in=pks).update(scheduled_through=horizon)
 
 
-def _proposed_events(line: ContractLine, *, as_of: date) -> dict[str, BillingEvent]:
-    if line.contract.status != Contract.Status.ACTIVE:
+def _proposed_events(line: ContractLine, *, as_of: date, chains) -> dict[str, BillingEvent]:
+    contract = line.contract
+    # A contract a modification terminated still bills what was served up to its termination
+    # (its lines end there); one merely marked terminated has nothing due.
+    served = contract.status == Contract.Status.TERMINATED and contract.terminated_on is not None
+    if contract.status != Contract.Status.ACTIVE and not served:
         return {}
     line.scheduled_through = schedule_horizon(line, as_of=as_of)
+    charges = line_charges(line, through=line.scheduled_through)
+    # A line continuing another after a modification bills only what its predecessors did not.
     return {
         key: event_from_charge(line, kind, key, charge)
-        for key, (kind, charge) in line_charges(line, through=line.scheduled_through).items()
+        for key, (kind, charge) in charges_net_of_prior(charges, line, chains).items()
     }
 
 
@@ -235,9 +244,10 @@ def _refresh_batch(lines: list[ContractLine], *, as_of: date) -> ScheduleChange:
             kind__in=[BillingEvent.Kind.SUBSCRIPTION, BillingEvent.Kind.ONE_TIME],
         )
     }
+    chains = chains_for(lines)
     to_create, to_update = [], []
     for line in lines:
-        for key, event in _proposed_events(line, as_of=as_of).items():
+        for key, event in _proposed_events(line, as_of=as_of, chains=chains).items():
             current = stored.pop((line.pk, key), None)
             if current is None:
                 to_create.append(event)

@@ -16,6 +16,7 @@ from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest
 
 from contracts import services
+from contracts.admin_modifications import ModificationInline  # also registers modifications
 from contracts.admin_renewals import (  # also registers the renewal worklist
     RenewalHistoryInline,
     RenewalTermsInline,
@@ -380,7 +381,13 @@ class ContractAdmin(LayoutImportExportMixin, NoDeleteLinksOnRelations, AuditHist
     list_select_related = ["customer"]
     date_hierarchy = "start_date"
     autocomplete_fields = ["customer", "finance_owner", "project_manager", "subscribers"]
-    inlines = [ContractLineInline, RenewalTermsInline, RenewalHistoryInline, ChangeOrderInline]
+    inlines = [
+        ContractLineInline,
+        RenewalTermsInline,
+        RenewalHistoryInline,
+        ChangeOrderInline,
+        ModificationInline,
+    ]
     readonly_fields = ["created_at", "updated_at"]
     actions = ["activate", *HOLD_ACTIONS]
     fieldsets = [
@@ -418,8 +425,9 @@ class ContractAdmin(LayoutImportExportMixin, NoDeleteLinksOnRelations, AuditHist
         inlines = super().get_inlines(request, obj)
         if obj is None:
             # A change order changes an agreed contract; a new one states its budget directly.
-            # Nor has a new contract been renewed.
-            later = (ChangeOrderInline, RenewalHistoryInline)
+            # A change order or a modification changes an agreed contract; a new one states its
+            # terms directly. Nor has a new contract been renewed.
+            later = (ChangeOrderInline, RenewalHistoryInline, ModificationInline)
             return [inline for inline in inlines if not issubclass(inline, later)]
         return inlines
 

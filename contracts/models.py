@@ -301,6 +301,12 @@ class Contract(HoldFlags):
         default=False, help_text="Runs until terminated; has no end date."
     )
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.DRAFT)
+    terminated_on = models.DateField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="First day without service, when a modification terminated the contract early.",
+    )
     not_to_exceed = MoneyField(
         "not-to-exceed amount",
         **MONEY_DIGITS,
@@ -469,6 +475,26 @@ class ContractLine(models.Model):
         blank=True,
         unique=True,
         help_text="The key a metering system sends usage under, instead of the line's id.",
+    )
+
+    # Set by a contract modification (contracts.modifications): a line whose quantity or price
+    # changed mid-term ends the day before, and its successor ``continues`` it from the
+    # effective date with the new terms, so periods before the date are never rewritten.
+    continues = models.ForeignKey(
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        editable=False,
+        related_name="continued_by",
+        help_text="The line this one carries on with new terms after a modification.",
+    )
+    billing_anchor = models.DateField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="Billing periods fall as if the service started on this day (a continued or "
+        "added line keeps the contract's billing cycle); empty: the service start.",
     )
 
     # Maintained by billing: bill dates before this day are materialized as billing events.
@@ -1051,3 +1077,160 @@ class ContractRenewal(Contract):
         verbose_name = "renewal"
         verbose_name_plural = "renewal worklist"
         default_permissions = ()
+
+
+# --- Contract modifications (issue #8) --------------------------------------------------------
+
+
+class ModificationTreatment(models.TextChoices):
+    """How ASC 606-10-25-12/13 accounts for a modification; the values are the signal's."""
+
+    SEPARATE_CONTRACT = "separate_contract", "Separate contract (distinct goods at SSP)"
+    PROSPECTIVE = "prospective", "Prospective (remaining goods distinct)"
+    CATCH_UP = "catch_up", "Cumulative catch-up (not distinct)"
+
+
+class Modification(models.Model):
+    """An amendment of an active contract, taking effect on a date.
+
+    A draft is edited freely; applying it (``contracts.modifications.modification_apply``)
+    changes the contract's lines from ``effective_date`` and makes it history: an applied
+    modification is never edited, a later one amends it.
+    """
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        APPLIED = "applied", "Applied"
+
+    contract = models.ForeignKey(Contract, on_delete=models.PROTECT, related_name="modifications")
+    reference = models.CharField(max_length=64, help_text="The amendment's number, e.g. A-2.")
+    effective_date = models.DateField(help_text="First day the new terms apply.")
+    description = models.TextField(help_text="What was agreed and why.")
+    treatment = models.CharField(
+        max_length=20,
+        choices=ModificationTreatment.choices,
+        blank=True,
+        help_text="Leave empty to use the proposed treatment.",
+    )
+    treatment_reason = models.TextField(
+        blank=True, help_text="Why the proposed treatment is overridden (required to override)."
+    )
+    refund_on_termination = models.BooleanField(
+        default=False,
+        help_text="An early termination credits the unused part of fees billed in advance.",
+    )
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.DRAFT)
+    separate_contract = models.OneToOneField(
+        Contract,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        editable=False,
+        related_name="created_by_modification",
+        help_text="The contract created for lines added as a separate contract.",
+    )
+    created_by = models.CharField(max_length=150, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    applied_by = models.CharField(max_length=150, blank=True)
+    applied_at = models.DateTimeField(null=True, blank=True)
+
+    history = AuditTrail()
+
+    class Meta:
+        ordering = ["contract", "effective_date", "id"]
+        permissions = [("apply_modification", "Can apply contract modifications")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["contract", "reference"],
+                name="modification_unique_reference",
+                violation_error_message="This contract already has a modification with this "
+                "reference.",
+            ),
+            models.CheckConstraint(
+                condition=Q(status="draft") | Q(applied_at__isnull=False) & ~Q(treatment=""),
+                name="modification_applied_has_time_and_treatment",
+                violation_error_message="An applied modification records when and its treatment.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.contract.number} modification {self.reference}"
+
+    @property
+    def is_applied(self) -> bool:
+        return self.status == self.Status.APPLIED
+
+
+class ModificationChange(models.Model):
+    """One change a modification makes: add a line, change a line's quantity or unit price,
+    move the term's end, or terminate the whole contract from the effective date.
+    """
+
+    class Kind(models.TextChoices):
+        ADD_LINE = "add_line", "Add a line"
+        CHANGE_QUANTITY = "change_quantity", "Change quantity"
+        CHANGE_PRICE = "change_price", "Change unit price"
+        CHANGE_TERM = "change_term", "Extend or shorten the term"
+        TERMINATE = "terminate", "Terminate early"
+
+    modification = models.ForeignKey(Modification, on_delete=models.CASCADE, related_name="changes")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    line = models.ForeignKey(
+        ContractLine,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="modification_changes",
+        help_text="The line whose quantity or price changes.",
+    )
+    quantity = models.DecimalField(
+        max_digits=19, decimal_places=4, null=True, blank=True, help_text="The new quantity."
+    )
+    unit_price = MoneyField(
+        **MONEY_DIGITS, validators=NOT_NEGATIVE, null=True, blank=True, help_text="The new price."
+    )
+    new_end_date = models.DateField(null=True, blank=True, help_text="The term's new last day.")
+    # The terms of an added line, as a contract line takes them.
+    product = models.ForeignKey(Product, on_delete=models.PROTECT, null=True, blank=True)
+    billing_model = models.CharField(max_length=16, choices=BillingModel.choices, blank=True)
+    description = models.CharField(max_length=255, blank=True)
+    interval_months = models.PositiveSmallIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(120)]
+    )
+    bill_timing = models.CharField(max_length=8, choices=BillTiming.choices, blank=True)
+    bill_day_mode = models.CharField(max_length=12, choices=BillDayMode.choices, blank=True)
+    bill_day = models.PositiveSmallIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(31)]
+    )
+    one_time_trigger = models.CharField(max_length=12, choices=OneTimeTrigger.choices, blank=True)
+    # Recorded when applied, so that the contract as of an earlier date can be shown.
+    previous_end_date = models.DateField(null=True, blank=True, editable=False)
+    result_line = models.ForeignKey(
+        ContractLine,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        editable=False,
+        related_name="started_by_change",
+        help_text="The line applying this change started (an added or continuing line).",
+    )
+
+    history = AuditTrail()
+
+    class Meta:
+        ordering = ["modification", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(quantity__isnull=True) | Q(quantity__gt=0),
+                name="modification_change_quantity_positive",
+                violation_error_message="The quantity must be greater than zero.",
+            ),
+            models.CheckConstraint(
+                condition=Q(unit_price__isnull=True) | Q(unit_price__gte=0),
+                name="modification_change_price_not_negative",
+                violation_error_message="The unit price cannot be negative.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.modification}: {self.get_kind_display()}"

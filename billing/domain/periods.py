@@ -87,6 +87,7 @@ def billing_periods(
     interval_months: int,
     bill_day: int | None,
     through: date | None = None,
+    anchor: date | None = None,
 ) -> list[Period]:
     """Return the billing periods of a recurring line, in order, tiling its service exactly.
 
@@ -100,6 +101,10 @@ def billing_periods(
     service start, and the days before it form a partial stub whose full period is the
     ``interval_months`` months ending on that boundary. A start that is itself on day D has no stub.
     A last period cut short by ``service_end`` is partial against its nominal full period.
+
+    ``anchor`` places the boundaries as if the service had started on that day (on or before
+    ``service_start``): a line that continues another after a contract modification keeps its
+    billing cycle, and its first period is a partial one of the cycle's period it starts in.
     """
     if not 1 <= interval_months <= MAX_INTERVAL_MONTHS:
         raise ValueError(
@@ -112,23 +117,26 @@ def billing_periods(
         raise ValueError(f"The service ends ({service_end}) before it starts ({service_start}).")
     if service_end is None and through is None:
         raise ValueError("An evergreen line (no service end) needs a `through` date to stop at.")
+    if anchor is not None and anchor > service_start:
+        raise ValueError(f"The billing anchor ({anchor}) is after the service start.")
+    cycle_start = anchor or service_start
 
     # The service's exclusive end, in the same half-open terms as the periods.
     service_stop = None if service_end is None else service_end + ONE_DAY
 
     if bill_day is None:
-        anchor_day, origin, first_index = service_start.day, service_start, 0
+        anchor_day, origin, first_index = cycle_start.day, cycle_start, 0
     else:
         anchor_day = bill_day
-        same_month = add_months(service_start, 0, anchor_day=bill_day)
-        if same_month == service_start:
-            origin, first_index = service_start, 0
+        same_month = add_months(cycle_start, 0, anchor_day=bill_day)
+        if same_month == cycle_start:
+            origin, first_index = cycle_start, 0
         else:
             # The first bill day strictly after the start; the stub's full period ends there.
-            if same_month > service_start:
+            if same_month > cycle_start:
                 origin = same_month
             else:
-                origin = add_months(service_start, 1, anchor_day=bill_day)
+                origin = add_months(cycle_start, 1, anchor_day=bill_day)
             first_index = -1
 
     def boundary(index: int) -> date:
@@ -139,12 +147,16 @@ def billing_periods(
     index = first_index
     full_start = boundary(index)
     while True:
+        full_end = boundary(index + 1)
+        if full_end <= service_start:  # a period of the cycle before an anchored service
+            index += 1
+            full_start = full_end
+            continue
         start = max(service_start, full_start)
         if through is not None and start >= through:
             break
         if service_stop is not None and start >= service_stop:
             break
-        full_end = boundary(index + 1)
         end = full_end if service_stop is None else min(full_end, service_stop)
         periods.append(Period(start=start, end=end, full_start=full_start, full_end=full_end))
         index += 1

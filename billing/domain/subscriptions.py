@@ -42,6 +42,7 @@ class SubscriptionTerms:
     ``service_end`` is the inclusive last day of service, ``None`` for an evergreen line.
     ``bill_day`` is ``None`` for anniversary billing or the calendar day (1-31).
     ``unit_price`` is per unit per full billing period; a flat fee has quantity 1.
+    ``anchor`` is the day the billing cycle counts from when it is not the service start.
     """
 
     service_start: date
@@ -52,6 +53,7 @@ class SubscriptionTerms:
     quantity: Decimal
     unit_price: Decimal
     currency: str
+    anchor: date | None = None
 
     def __post_init__(self) -> None:
         """Accept the model's plain timing string and refuse inexact numbers."""
@@ -113,6 +115,7 @@ def subscription_charges(
         interval_months=terms.interval_months,
         bill_day=terms.bill_day,
         through=through,
+        anchor=terms.anchor,
     )
     charges = []
     for period in periods:

@@ -246,6 +246,8 @@ def contract_page_form(contract: Contract, **renewal) -> dict:
         "renewals-INITIAL_FORMS": "0",
         "change_orders-TOTAL_FORMS": "0",
         "change_orders-INITIAL_FORMS": "0",
+        "modifications-TOTAL_FORMS": "0",
+        "modifications-INITIAL_FORMS": "0",
         "billing_events-TOTAL_FORMS": "0",
         "billing_events-INITIAL_FORMS": "0",
     }

@@ -26,13 +26,26 @@ from billing.payments import payment_record
 from billing.runs import bill_run_start
 from billing.shipments import shipment_record
 from billing.usage import usage_records_ingest
-from contracts.models import ChangeOrder, Milestone, MilestoneTemplate, RevenuePolicy
+from contracts.models import (
+    ChangeOrder,
+    Milestone,
+    MilestoneTemplate,
+    Modification,
+    ModificationChange,
+    RevenuePolicy,
+)
+from contracts.modifications import modification_apply
 from contracts.services import contract_activate
 from imports.engine import Mode
 from imports.jobs import import_job_start
 from integrations.models import ApiToken
+from revenue.domain.variable_consideration import Scenario
 from revenue.models import ProgressEntry
 from revenue.runs import period_close
+from revenue.variable_consideration import (
+    variable_consideration_assess,
+    variable_consideration_create,
+)
 from rms.celery import app as celery_app
 from tests.admin_urls import admin_url
 from tests.contracts.factories import BillingContactFactory, ContractLineFactory
@@ -159,6 +172,28 @@ def _book_build():
         estimated_total=Decimal(4),
     )
     period_close(through=date(2026, 1, 31), closed_by="finance")  # a revenue run, a closed month
+    seats = Modification.objects.create(
+        contract=contract, reference="A-1", effective_date=date(2026, 3, 1), description="Seats"
+    )
+    ModificationChange.objects.create(
+        modification=seats, kind="change_quantity", line=subscription, quantity=Decimal(3)
+    )
+    with TestCase.captureOnCommitCallbacks(execute=True):  # an applied contract modification
+        modification_apply(modification=seats, by="finance")
+    bonus = variable_consideration_create(  # variable consideration, assessed once
+        contract=contract,
+        kind="performance_bonus",
+        description="Go-live bonus",
+        method="most_likely",
+    )
+    variable_consideration_assess(
+        item=bonus,
+        period=date(2026, 2, 1),
+        scenarios=[
+            Scenario(Money(0, "USD"), Decimal("0.4")),
+            Scenario(Money(900, "USD"), Decimal("0.6")),
+        ],
+    )
     with TestCase.captureOnCommitCallbacks(execute=True):  # a finished import job, with errors
         import_job_start(
             layout="contracts",
