@@ -82,10 +82,10 @@ def waterfall_tables(filters: Filters) -> list[Table]:
 
 ROLL_FORWARD_COLUMNS = [
     "Month",
-    "Opening balance",
+    "Opening",
     "Billings",
     "Revenue recognized",
-    "Closing balance",
+    "Closing",
     "of which deferred revenue",
     "of which unbilled revenue",
 ]

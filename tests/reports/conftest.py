@@ -11,6 +11,7 @@ from djmoney.money import Money
 
 from contracts.models import Contract
 from tests.billing.conftest import activate, bill  # noqa: F401  (fixtures shared with billing)
+from tests.reports.books import credited_hardware  # noqa: F401
 from tests.revenue.conftest import close, recognize  # noqa: F401
 
 

@@ -14,9 +14,7 @@ from datetime import date
 import pytest
 from djmoney.money import Money
 
-from billing.credit_notes import credit_note_create, credit_note_issue
-from billing.models import Invoice
-from contracts.models import BillTiming, Contract, RevenuePolicy
+from contracts.models import BillTiming, Contract
 from reports.selectors import (
     billings_by_month,
     bookings_by_month,
@@ -177,29 +175,6 @@ def test_roll_forward_splits_the_closing_balance_into_deferred_and_unbilled(
     assert january.closing == usd("9961.64")
     assert (january.deferred, january.unbilled) == (usd("10980.82"), usd("1019.18"))
     assert january.closing == january.deferred - january.unbilled
-
-
-@pytest.fixture
-def credited_hardware(contract_line_factory, product_factory, activate, bill, recognize, close):
-    """1,000.00 of hardware billed and recognized in January (then closed), 200.00 credited on
-    10 February."""
-    line = contract_line_factory(
-        one_time=True,
-        unit_price=usd("1000"),
-        product=product_factory(ssp=usd("1000"), revenue_policy=RevenuePolicy.POINT_IN_TIME),
-    )
-    activate(line.contract)
-    bill(JAN)
-    recognize(date(2026, 1, 31))
-    close(date(2026, 1, 31))
-    invoice = Invoice.objects.get()
-    credit_note_issue(
-        credit_note=credit_note_create(
-            invoice=invoice, reason="Damaged in transit", lines=[(invoice.lines.get(), usd("200"))]
-        ),
-        issue_date=date(2026, 2, 10),
-    )
-    return line.contract
 
 
 def test_a_credit_note_is_negative_billings_and_its_reversal_negative_revenue(credited_hardware):
