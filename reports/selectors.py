@@ -29,6 +29,8 @@ from rms.money import round_money
 
 # The waterfall's month columns; everything after them is one "later" column.
 WATERFALL_MONTHS = 12
+# The roll-forward's bucket for everything posted before its first month.
+OPENING = date.min
 
 
 def month_range(first: date, last: date) -> list[date]:
@@ -192,28 +194,36 @@ def deferred_revenue_rollforward(
 
     Read off the journal's contract-balance account by accounting period: billings are the
     invoices less voids and credit notes it was credited with, revenue every other posting to
-    it (recognitions and their catch-ups). The months before ``first`` only make the opening.
+    it (recognitions and their catch-ups). Everything before ``first`` is summed per contract
+    into one opening bucket, so the rows fetched grow with the months shown, not the book's age.
     """
+    months = month_range(first, last)
     account = ledger_accounts()[LedgerAccount.Role.CONTRACT]
     lines = _scoped(
-        JournalLine.objects.filter(account=account, entry__period__lte=month_start(last)),
+        JournalLine.objects.filter(account=account, entry__period__lte=months[-1]),
         currency_field="currency",
         contract="contract",
         currency=currency,
         customer_id=customer_id,
     )
     rows = (
-        lines.values("currency", "entry__period", "contract_id")
+        lines.annotate(
+            bucket=Case(
+                When(entry__period__lt=months[0], then=Value(OPENING)),
+                default=F("entry__period"),
+                output_field=DateField(),
+            )
+        )
+        .values("currency", "bucket", "contract_id")
         .annotate(
             billings=_signed(Q(kind__in=BILLING_KINDS), F("credit") - F("debit")),
             revenue=_signed(~Q(kind__in=BILLING_KINDS), F("debit") - F("credit")),
         )
-        .order_by("currency", "entry__period")
+        .order_by("currency", "bucket")
     )
     by_currency: dict[str, dict[date, list]] = defaultdict(lambda: defaultdict(list))
     for row in rows:
-        by_currency[row["currency"]][row["entry__period"]].append(row)
-    months = month_range(first, last)
+        by_currency[row["currency"]][row["bucket"]].append(row)
     return {
         code: _roll_forward(code, postings, months)
         for code, postings in sorted(by_currency.items())
@@ -241,8 +251,7 @@ def _roll_forward(code: str, postings: dict[date, list], months: list[date]) -> 
             unbilled += max(-after, zero) - max(-before, zero)
         return billed, revenue
 
-    for month in sorted(month for month in postings if month < months[0]):
-        post(month)
+    post(OPENING)
     result = []
     for month in months:
         opening = deferred - unbilled

@@ -243,3 +243,15 @@ def test_a_report_takes_as_many_queries_for_a_big_book_as_for_a_small_one(
         assert _queries(staff_client, url(slug) + export) == count
     # A handful: the session and user, the filters' lists, and the report's grouped queries.
     assert small[""] <= 12
+
+
+def test_amounts_keep_their_currency_s_minor_unit(staff_client, annual_deal, activate):
+    activate(annual_deal("3650000", currency="JPY"))
+
+    page = staff_client.get(url("waterfall", "as_of=2026-01-15")).content.decode()
+    rows = csv_rows(staff_client.get(url("waterfall", "as_of=2026-01-15&format=csv")))
+
+    # 3,650,000 yen over 365 days is 10,000 a day: January 310,000, no decimals anywhere.
+    assert "310,000<" in page and "3,650,000<" in page and "310,000.00" not in page
+    [total] = [row for row in rows if row[:2] == ["JPY", "Total"]]
+    assert total[3] == "310000" and total[-1] == "3650000"
