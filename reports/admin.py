@@ -10,6 +10,7 @@ from datetime import date
 from django import forms
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.http import HttpRequest, HttpResponse
 from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
@@ -18,6 +19,7 @@ from django.utils import timezone
 from moneyed import Money
 
 from billing.documents import render_pdf
+from billing.domain.periods import add_months
 from contracts.models import Contract, Customer
 from imports.engine import escape_formula
 from reports.models import Report
@@ -28,10 +30,21 @@ from rms.money import round_money
 
 # Range reports show the twelve months up to the current one unless asked otherwise.
 DEFAULT_RANGE_MONTHS = 12
+# A typo such as 0202 or 20260 is refused by name rather than run off the calendar's end.
+SANE_DATES = [
+    MinValueValidator(date(1900, 1, 1)),
+    MaxValueValidator(date(2999, 12, 31)),
+]
 
 
-def _month_input() -> forms.DateInput:
-    return forms.DateInput(attrs={"type": "month"}, format="%Y-%m")
+def _month_field(label: str) -> forms.DateField:
+    return forms.DateField(
+        required=False,
+        label=label,
+        input_formats=["%Y-%m"],
+        validators=SANE_DATES,
+        widget=forms.DateInput(attrs={"type": "month"}, format="%Y-%m"),
+    )
 
 
 class ReportFilterForm(forms.Form):
@@ -43,13 +56,11 @@ class ReportFilterForm(forms.Form):
         required=False,
         empty_label="All customers",
     )
-    as_of = forms.DateField(required=False, label="As of", widget=date_input())
-    first = forms.DateField(
-        required=False, label="From", input_formats=["%Y-%m"], widget=_month_input()
+    as_of = forms.DateField(
+        required=False, label="As of", validators=SANE_DATES, widget=date_input()
     )
-    last = forms.DateField(
-        required=False, label="To", input_formats=["%Y-%m"], widget=_month_input()
-    )
+    first = _month_field("From")
+    last = _month_field("To")
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -67,13 +78,26 @@ class ReportFilterForm(forms.Form):
             self.add_error("first", "The first month must not be after the last.")
         return cleaned
 
+    def error_texts(self) -> list[str]:
+        """Return each error with the label of the filter it is about."""
+        return [
+            f"{self.fields[name].label or name.title()}: {' '.join(errors)}"
+            if name in self.fields
+            else " ".join(errors)
+            for name, errors in self.errors.items()
+        ]
+
     def filters(self, today: date) -> Filters:
-        """Return the valid filters, today and the last twelve months where none are given."""
-        data = self.cleaned_data if self.is_valid() else {}
+        """Return the filters given and valid; today and the last twelve months for the rest.
+
+        A filter in error is left out of ``cleaned_data``, so the others still apply.
+        """
+        self.is_valid()
+        data = self.cleaned_data
         last = month_start(data.get("last") or today)
         first = data.get("first")
         if first is None:
-            first = _months_before(last, DEFAULT_RANGE_MONTHS - 1)
+            first = add_months(last, 1 - DEFAULT_RANGE_MONTHS, anchor_day=1)
         customer = data.get("customer")
         return Filters(
             currency=data.get("currency") or "",
@@ -82,11 +106,6 @@ class ReportFilterForm(forms.Form):
             first=first,
             last=last,
         )
-
-
-def _months_before(month: date, count: int) -> date:
-    index = month.year * 12 + month.month - 1 - count
-    return date(index // 12, index % 12 + 1, 1)
 
 
 @admin.register(Report)
@@ -108,9 +127,9 @@ class ReportAdmin(admin.ModelAdmin):
                 f"{slug}/",
                 self.admin_site.admin_view(self.report_view),
                 {"slug": slug},
-                name=f"reports_{slug.replace('-', '_')}",
+                name=spec.url_name,
             )
-            for slug in REPORTS
+            for slug, spec in REPORTS.items()
         ] + [
             path(
                 "",
@@ -127,8 +146,7 @@ class ReportAdmin(admin.ModelAdmin):
         if not self.has_view_permission(request):
             raise PermissionDenied
         reports = [
-            {"spec": spec, "url": reverse(f"admin:reports_{slug.replace('-', '_')}")}
-            for slug, spec in REPORTS.items()
+            {"spec": spec, "url": reverse(f"admin:{spec.url_name}")} for spec in REPORTS.values()
         ]
         context = {**self._frame(request, "Finance reports"), "reports": reports}
         return TemplateResponse(request, "reports/index.html", context)
@@ -149,7 +167,7 @@ class ReportAdmin(admin.ModelAdmin):
             "spec": spec,
             "scope": scope,
             "tables": [_display(table) for table in tables],
-            "customer": form.cleaned_data.get("customer") if form.is_valid() else None,
+            "customer": form.cleaned_data.get("customer"),
             "generated": timezone.localtime(),
         }
         if export == "pdf":
@@ -168,10 +186,10 @@ class ReportAdmin(admin.ModelAdmin):
         context.update(
             self._frame(request, spec.title),
             form=form,
+            errors=form.error_texts(),
             filters=filters,
             csv_url=csv_url,
             pdf_url=f"?{query.urlencode()}",
-            index_url=reverse("admin:reports_report_changelist"),
         )
         return TemplateResponse(request, "reports/report.html", context)
 

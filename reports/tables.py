@@ -62,6 +62,11 @@ class ReportSpec:
     dated: bool  # True: one as-of date; False: a range of months
     build: Callable[[Filters], list[Table]]
 
+    @property
+    def url_name(self) -> str:
+        """Return the admin URL's name (without the ``admin:`` namespace)."""
+        return f"reports_{self.slug.replace('-', '_')}"
+
 
 def _month(day: date) -> str:
     return f"{day:%b %Y}"

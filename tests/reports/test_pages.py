@@ -30,8 +30,7 @@ QUERY = "as_of=2026-01-15&first=2025-12&last=2026-02"
 
 
 def url(slug: str, query: str = QUERY) -> str:
-    name = f"admin:reports_{slug.replace('-', '_')}"
-    return f"{reverse(name)}?{query}"
+    return f"{reverse('admin:' + REPORTS[slug].url_name)}?{query}"
 
 
 def csv_rows(response) -> list[list[str]]:
@@ -123,7 +122,16 @@ def test_bad_filters_are_named_and_the_defaults_shown(staff_client, book):
     response = staff_client.get(url("billings", "first=2026-03&last=2026-01"))
 
     assert response.status_code == 200
-    assert "The first month must not be after the last." in response.content.decode()
+    assert "From: The first month must not be after the last." in response.content.decode()
+    # A date at the calendar's end would run the waterfall's months past year 9999.
+    response = staff_client.get(url("waterfall", "as_of=9999-12-31&currency=XXX"))
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "As of: Ensure this value is less than or equal to 2999-12-31." in page
+    assert "Currency: Select a valid choice." in page
+    # The valid filters still apply.
+    response = staff_client.get(url("waterfall", "as_of=2026-01-15&currency=XXX"))
+    assert "As of 15 January 2026" in response.content.decode()
 
 
 # --- CSV -----------------------------------------------------------------------------------------
