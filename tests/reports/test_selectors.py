@@ -287,3 +287,25 @@ def test_rpo_leaves_out_contracts_with_nothing_left(billed_annual, recognize):
     recognize(date(2026, 12, 31))
 
     assert remaining_obligations(as_of=date(2026, 12, 31)) == {}
+
+
+def test_roll_forward_billings_and_bookings_filter_by_customer(
+    annual_deal, activate, bill, recognize, customer_factory
+):
+    mine, theirs = customer_factory(), customer_factory()
+    activate(annual_deal("12000.00", customer=mine), annual_deal("3650.00", customer=theirs))
+    bill(JAN)
+    recognize(date(2026, 1, 31))
+    scope = {"first": JAN, "last": JAN, "customer_id": theirs.pk}
+
+    [january] = deferred_revenue_rollforward(**scope)["USD"]
+    # 3,650.00 billed on 1 January, 31 days x 10.00 earned: 0 + 3,650.00 - 310.00 = 3,340.00.
+    assert (january.billings, january.revenue, january.closing) == (
+        usd("3650.00"),
+        usd("310.00"),
+        usd("3340.00"),
+    )
+    assert billings_by_month(**scope)["USD"][0].net == usd("3650.00")
+    assert bookings_by_month(**{**scope, "first": date(2025, 12, 1)})["USD"][0].value == usd(
+        "3650.00"
+    )
