@@ -12,6 +12,7 @@ from djmoney.money import Money
 
 from reports import selectors
 
+# What a table's cell holds: text, a count, an amount, or a contract (below).
 Cell = str | int | Money | date
 
 
@@ -32,8 +33,8 @@ class Table:
 
     currency: str
     columns: list[str]
-    rows: list[list]
-    totals: list
+    rows: list[list["Cell | ContractCell"]]
+    totals: list["Cell | ContractCell"]
 
 
 @dataclass(frozen=True)
