@@ -9,7 +9,15 @@ from django.contrib.auth.models import Group, Permission
 from django.db.models import Q
 
 # The apps whose data finance works on.
-FINANCE_APPS = ["contracts", "billing", "revenue", "webhooks", "integrations", "imports"]
+FINANCE_APPS = [
+    "contracts",
+    "billing",
+    "revenue",
+    "webhooks",
+    "integrations",
+    "imports",
+    "reports",
+]
 # What a PSA, a metering product or a CRM typically does; each token narrows it further.
 INTEGRATION_PERMISSIONS = [
     "contracts.view_customer",
@@ -56,7 +64,7 @@ def role_permissions() -> dict[str, Q]:
         FINANCE_ADMIN: finance,
         # Clerks import payments and usage, and follow their import jobs.
         BILLING_CLERK: Q(content_type__app_label__in=["contracts", "billing", "imports"])
-        | (Q(content_type__app_label="revenue") & Q(codename__startswith="view_")),
+        | (Q(content_type__app_label__in=["revenue", "reports"]) & Q(codename__startswith="view_")),
         PROJECT_MANAGER: _codenames(["contracts.view_milestone", "contracts.achieve_milestone"]),
         AUDITOR: views,
         INTEGRATION_CLIENT: _codenames(INTEGRATION_PERMISSIONS),

@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "revenue",
     "webhooks",
     "imports",
+    "reports",
     # Last: its post_migrate sets the role groups' permissions, once every app has made its own.
     "integrations",
 ]

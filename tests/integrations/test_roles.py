@@ -39,6 +39,7 @@ def test_a_finance_admin_may_do_everything_in_the_finance_apps():
             "webhooks",
             "integrations",
             "imports",
+            "reports",
         ]
     )
     assert perms_of(FINANCE_ADMIN) == {
@@ -53,6 +54,7 @@ def test_a_billing_clerk_bills_but_does_not_close_periods_or_manage_integrations
     assert {"contracts.add_contract", "billing.add_invoice", "billing.add_payment"} <= clerk
     assert "imports.view_importjob" in clerk  # follows the jobs of the files they import
     assert "revenue.view_revenueperiod" in clerk
+    assert "reports.view_report" in clerk  # the finance reports
     assert not {p for p in clerk if p.startswith("revenue.") and ".view_" not in p}
     assert not {p for p in clerk if p.startswith(("integrations.", "webhooks."))}
 
@@ -66,6 +68,7 @@ def test_an_auditor_only_reads():
 
     assert "revenue.view_journalentry" in auditor and "billing.view_invoice" in auditor
     assert "imports.view_importjob" in auditor
+    assert "reports.view_report" in auditor
     assert all(".view_" in perm for perm in auditor)
 
 
