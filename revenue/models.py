@@ -367,3 +367,52 @@ class RevenueRun(models.Model):
 
     def __str__(self) -> str:
         return f"Revenue run #{self.pk} as of {self.as_of}"
+
+
+# --- Contract modifications (issue #8): revenue's record of each one's treatment ------------
+
+
+class ModificationTreatment(models.Model):
+    """How revenue accounts for one contract modification, recorded when it takes effect.
+
+    A prospective modification freezes, per obligation, what was earned before its effective
+    date (``bases``: the amount and the earning curve's steps before the date), so that every
+    later allocation hands out only the remaining consideration and every later curve starts
+    from that base. A catch-up or separate-contract modification is kept for the explanation
+    only. Written once per modification (the signal may come twice) and never edited.
+    """
+
+    class Treatment(models.TextChoices):
+        SEPARATE_CONTRACT = "separate_contract", "Separate contract"
+        PROSPECTIVE = "prospective", "Prospective"
+        CATCH_UP = "catch_up", "Cumulative catch-up"
+
+    contract = models.ForeignKey(
+        Contract, on_delete=models.CASCADE, related_name="modification_treatments"
+    )
+    modification_id = models.PositiveBigIntegerField()
+    effective_date = models.DateField()
+    treatment = models.CharField(max_length=20, choices=Treatment.choices)
+    bases = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Per obligation id: revenue earned before the effective date and the curve "
+        "steps before it (prospective only).",
+    )
+    recorded_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["contract", "effective_date", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["contract", "modification_id"], name="modification_treatment_once"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.label} effective {self.effective_date:%Y-%m-%d}, {self.treatment}"
+
+    @property
+    def label(self) -> str:
+        """Return the modification's reference as users see it: M-<id>."""
+        return f"M-{self.modification_id}"

@@ -13,7 +13,7 @@ Every allocation that changes anything is stored with its inputs (``Allocation``
 ``ObligationAllocation``) so a user can see how each figure was reached.
 """
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
@@ -35,6 +35,7 @@ from billing.selectors import (
 )
 from contracts.models import BillingModel, Contract, ContractLine, RevenuePolicy
 from revenue.domain import allocation as domain
+from revenue.domain.prospective import Prospective
 from revenue.models import (
     Allocation,
     ObligationAllocation,
@@ -197,7 +198,8 @@ def _line_ids(obligations: Sequence[PerformanceObligation]) -> list[int]:
     return [line.pk for o in obligations for line in lines_of(o)]
 
 
-def _own_priced(obligation: PerformanceObligation) -> bool:
+def own_priced(obligation: PerformanceObligation) -> bool:
+    """Usage and evergreen obligations keep their own price, out of the shared pool."""
     return obligation.pattern == RevenuePolicy.AS_CONSUMED or obligation.service_end is None
 
 
@@ -260,13 +262,13 @@ def _inputs(
         for line in lines:
             line_price = _line_price(line, facts)
             price += line_price
-            ssp += line_price if _own_priced(obligation) else _line_ssp(line, line_price)
+            ssp += line_price if own_priced(obligation) else _line_ssp(line, line_price)
         inputs.append(
             domain.Obligation(
                 key=str(obligation.pk),
                 ssp=ssp,
                 fixed_price=price,
-                variable=_own_priced(obligation),
+                variable=own_priced(obligation),
             )
         )
     return inputs
@@ -303,17 +305,27 @@ def allocation_refresh(
     obligations: Sequence[PerformanceObligation],
     reason: str,
     facts: PriceFacts | None = None,
+    prospective: Mapping[int, Prospective] | None = None,
 ) -> Allocation | None:
     """Allocate the contract's transaction price and store it when anything changed.
 
     Returns the new ``Allocation``, or None when the result equals the current one, so that
-    calling this on every revenue run costs no writes.
+    calling this on every revenue run costs no writes. After a prospective modification only
+    the remaining consideration is re-allocated (``prospective``: the contracts' latest, looked
+    up when not given).
     """
+    from revenue.modifications import prospective_of, reallocate_remaining  # builds on this
+
     if not obligations:
         return None
     facts = facts if facts is not None else PriceFacts.of(_line_ids(obligations))
     inputs = _inputs(obligations, facts)
-    method, results, note = _allocate(obligations, inputs)
+    if prospective is None:
+        prospective = prospective_of([contract.pk])
+    if contract.pk in prospective:
+        method, results, note = reallocate_remaining(prospective[contract.pk], obligations, inputs)
+    else:
+        method, results, note = _allocate(obligations, inputs)
     by_key = {o.pk: o for o in obligations}
     methods: dict[int, str] = {}
     shares: dict[int, Fraction] = {}

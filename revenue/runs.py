@@ -32,6 +32,7 @@ from billing.usage_rating import usage_rate_due
 from contracts.models import Contract, Customer
 from revenue.curves import Facts, curves
 from revenue.domain.earning import months_between, postings
+from revenue.domain.prospective import Prospective
 from revenue.domain.recognition import ONE_DAY, month_end, month_start
 from revenue.journal import (
     first_open_period,
@@ -49,6 +50,7 @@ from revenue.models import (
     RevenueRun,
     RevenueScheduleEntry,
 )
+from revenue.modifications import prospective_of
 from revenue.obligations import (
     PriceFacts,
     allocation_refresh,
@@ -64,14 +66,20 @@ logger = logging.getLogger(__name__)
 # a few bulk writes, and a chunk holds its contracts' row locks only for its own duration.
 RECOGNITION_CHUNK_SIZE = 200
 
-# Draft contracts are not yet contracts (ASC 606 step 1 needs approval); a terminated one is
-# frozen at what was recognized until termination accounting (credits, effective dates) exists.
-RECOGNIZED_STATUSES = [Contract.Status.ACTIVE, Contract.Status.COMPLETED]
+# Draft contracts are not yet contracts (ASC 606 step 1 needs approval). A terminated one is
+# recognized up to its termination: its lines end on the termination date and its price is what
+# the customer owes after any credit, so its revenue over its life comes to exactly that.
+RECOGNIZED_STATUSES = [
+    Contract.Status.ACTIVE,
+    Contract.Status.COMPLETED,
+    Contract.Status.TERMINATED,
+]
 
 Status = RevenueScheduleEntry.Status
 
 
-def _facts(obligations: Sequence[PerformanceObligation]) -> Facts:
+def curve_facts(obligations: Sequence[PerformanceObligation]) -> Facts:
+    """Load what billing knows of the obligations' lines, and their progress, in bulk."""
     line_ids = [line.pk for o in obligations for line in lines_of(o)]
     progress: dict[int, list[tuple[date, Fraction]]] = defaultdict(list)
     for obligation_id, measured_on, incurred, estimated in ProgressEntry.objects.filter(
@@ -123,10 +131,13 @@ def _recognized(obligations: Sequence[PerformanceObligation]) -> dict[int, _Reco
     return result
 
 
-def _describe(obligation: PerformanceObligation, period: date, catch_up: bool) -> str:
+def _describe(obligation: PerformanceObligation, period: date, catch_up: bool, because: str) -> str:
+    """Describe a posting; ``because`` names what moved it (a contract modification)."""
     if catch_up:
-        return f"{obligation.name}: catch-up for closed periods, posted in {period:%b %Y}"
-    return f"{obligation.name}: revenue for {period:%b %Y}"
+        text = f"{obligation.name}: catch-up for closed periods, posted in {period:%b %Y}"
+    else:
+        text = f"{obligation.name}: revenue for {period:%b %Y}"
+    return f"{text} ({because})"[:255] if because else text
 
 
 @dataclass
@@ -163,6 +174,8 @@ class _Context:
     accounts: dict
     facts: Facts
     recognized: dict[int, _Recognized]
+    prospective: dict[int, Prospective]
+    because: str = ""
 
 
 def _post(
@@ -194,7 +207,7 @@ def _post(
         caught_up=recognized.caught_up.get(first),
     )
     for index, posting in enumerate(due, start=recognized.count + 1):
-        description = _describe(obligation, posting.period, posting.catch_up)
+        description = _describe(obligation, posting.period, posting.catch_up, context.because)
         entry, entry_lines = recognition_entry(
             accounts=context.accounts,
             contract_id=contract.pk,
@@ -265,7 +278,11 @@ def _plan(
 
 @transaction.atomic
 def contracts_recognize(
-    *, contract_ids: Iterable[int], as_of: date | None, failures: list[str] | None = None
+    *,
+    contract_ids: Iterable[int],
+    as_of: date | None,
+    failures: list[str] | None = None,
+    because: str = "",
 ) -> int:
     """Recognize the contracts' revenue through ``as_of`` and re-plan the rest; return postings.
 
@@ -274,7 +291,8 @@ def contracts_recognize(
     ``as_of`` never moves a contract back: a run for an earlier date than its last one
     recognizes through the last one's date (posting nothing new). With ``as_of`` None only the
     plan (and any catch-up through the last run's date) is refreshed, which is what a change of
-    terms needs.
+    terms needs. ``because`` is added to the descriptions of what is posted (a modification
+    that moved the revenue).
     """
     ids = list(
         Contract.objects.select_for_update()
@@ -287,8 +305,15 @@ def contracts_recognize(
     states = ContractRevenue.objects.in_bulk(ids, field_name="contract_id")
     by_contract = obligations_of(ids)
     obligations = [o for group in by_contract.values() for o in group]
-    facts = _facts(obligations)
-    context = _Context(first_open_period(), ledger_accounts(), facts, _recognized(obligations))
+    facts = curve_facts(obligations)
+    context = _Context(
+        first_open_period(),
+        ledger_accounts(),
+        facts,
+        _recognized(obligations),
+        prospective_of(ids),
+        because,
+    )
     writes, done = _Writes(), []
     new_states, moved_states = [], []
     for contract_id, group in by_contract.items():
@@ -331,10 +356,14 @@ def _recognize_contract(
         obligations=group,
         reason="Revenue run",
         facts=PriceFacts(billed=facts.billed, credited=facts.credited, cancelled=facts.cancelled),
+        prospective=context.prospective,
     )
+    prospective = context.prospective.get(group[0].contract_id)
     for obligation in group:
         lines = lines_of(obligation)
-        actual, forecast = curves(obligation, lines, facts, as_of=through or date.min)
+        actual, forecast = curves(
+            obligation, lines, facts, as_of=through or date.min, prospective=prospective
+        )
         if through is not None:
             _post(obligation, actual, through=through, context=context, writes=writes)
         plan_from = max(
