@@ -92,12 +92,12 @@ def reallocate_remaining(
     earned = {
         key: base.earned for key in by_key if (base := prospective.bases.get(int(key))) is not None
     }
-    remaining_ssp = {
-        item.key: remaining_ssp(by_key[item.key], item.ssp, prospective)
+    remaining_ssps = {
+        item.key: _remaining_ssp(by_key[item.key], item.ssp, prospective)
         for item in inputs
         if not item.variable
     }
-    results, remaining = allocate_remaining(inputs, earned=earned, remaining_ssp=remaining_ssp)
+    results, remaining = allocate_remaining(inputs, earned=earned, remaining_ssp=remaining_ssps)
     parts = ", ".join(
         f"{by_key[result.key].name} {(result.allocated - earned.get(result.key, zero)).amount:,}"
         for result in results
@@ -111,7 +111,9 @@ def reallocate_remaining(
     return PerformanceObligation.AllocationMethod.RELATIVE_SSP, results, note
 
 
-def remaining_ssp(obligation: PerformanceObligation, ssp: Money, prospective: Prospective) -> Money:
+def _remaining_ssp(
+    obligation: PerformanceObligation, ssp: Money, prospective: Prospective
+) -> Money:
     """Return the SSP of what remains of an obligation from the effective date.
 
     A ratable obligation's lines count for their days from the date (a line that ended before
@@ -189,7 +191,7 @@ def modification_account(
     for allocation in Allocation.objects.filter(
         contract=contract, pk__gt=last_allocation["last"] or 0
     ):
-        if not allocation.reason.startswith(because):
+        if because not in allocation.reason:
             allocation.reason = f"{because}: {allocation.reason}"[:255]
             allocation.save(update_fields=["reason"])
     contracts_recognize(contract_ids=[contract.pk], as_of=None, because=because)
