@@ -69,7 +69,7 @@ def lines_of(obligation: PerformanceObligation) -> list[ContractLine]:
     return [link.line for link in obligation.obligation_lines.all()]
 
 
-def _span(lines: Sequence[ContractLine]) -> tuple:
+def service_span(lines: Sequence[ContractLine]) -> tuple:
     """Return the service period covering ``lines``; open-ended when any line is evergreen."""
     start = min(line.service_start for line in lines)
     ends = [line.service_end for line in lines]
@@ -118,7 +118,7 @@ def obligations_sync(*, contract: Contract) -> list[PerformanceObligation]:
             else:
                 obligation.delete()
             continue
-        start, end = _span(lines)
+        start, end = service_span(lines)
         pattern = lines[0].revenue_policy if len(lines) == 1 else obligation.pattern
         if (obligation.service_start, obligation.service_end, obligation.pattern) != (
             start,

@@ -29,7 +29,7 @@ from billing.selectors import (
     milestone_facts,
 )
 from billing.usage_rating import usage_rate_due
-from contracts.models import Contract, Customer
+from contracts.models import Contract, ContractLine, Customer
 from revenue.curves import Facts, curves
 from revenue.domain.earning import months_between, postings
 from revenue.domain.prospective import Prospective
@@ -57,6 +57,7 @@ from revenue.obligations import (
     lines_of,
     obligations_of,
     obligations_sync,
+    service_span,
 )
 from rms.money import round_money
 
@@ -291,8 +292,11 @@ def contracts_recognize(
     ``as_of`` never moves a contract back: a run for an earlier date than its last one
     recognizes through the last one's date (posting nothing new). With ``as_of`` None only the
     plan (and any catch-up through the last run's date) is refreshed, which is what a change of
-    terms needs. ``because`` is added to the descriptions of what is posted (a modification
-    that moved the revenue).
+    terms needs; it leaves out a contract whose lines have moved since its obligations were
+    synced (a modification committed with a credit note posted inside it): the change of terms
+    announced on commit syncs and re-plans it, and re-planning it on the stale dates first
+    would post a catch-up that the sync then reverses. ``because`` is added to the
+    descriptions of what is posted (a modification that moved the revenue).
     """
     ids = list(
         Contract.objects.select_for_update()
@@ -304,6 +308,9 @@ def contracts_recognize(
         return 0
     states = ContractRevenue.objects.in_bulk(ids, field_name="contract_id")
     by_contract = obligations_of(ids)
+    if as_of is None:
+        for contract_id in _awaiting_sync(by_contract):
+            by_contract[contract_id] = []
     obligations = [o for group in by_contract.values() for o in group]
     facts = curve_facts(obligations)
     context = _Context(
@@ -344,6 +351,21 @@ def contracts_recognize(
     ContractRevenue.objects.bulk_create(new_states)
     ContractRevenue.objects.bulk_update(moved_states, ["recognized_through"])
     return len(writes.recognized)
+
+
+def _awaiting_sync(by_contract: dict[int, list[PerformanceObligation]]) -> set[int]:
+    """Return the contracts whose lines are not what their obligations were last synced to."""
+    waiting = set(
+        ContractLine.objects.filter(contract_id__in=list(by_contract), obligation_link__isnull=True)
+        .values_list("contract_id", flat=True)
+        .distinct()
+    )
+    for contract_id, group in by_contract.items():
+        for obligation in group:
+            lines = lines_of(obligation)
+            if lines and service_span(lines) != (obligation.service_start, obligation.service_end):
+                waiting.add(contract_id)
+    return waiting
 
 
 def _recognize_contract(

@@ -99,6 +99,15 @@ def assert_balanced() -> None:
         assert round_money(debit, "USD") == round_money(credit, "USD"), entry_id
 
 
+def journal_before(period: date) -> list:
+    """Return the journal lines of the months before ``period``, to check they never move."""
+    return list(
+        JournalLine.objects.filter(entry__period__lt=period)
+        .order_by("pk")
+        .values_list("pk", "account_id", "debit", "credit", "date", "entry__period")
+    )
+
+
 @pytest.fixture
 def seats(product_factory, contract_factory, contract_line_factory, activate):
     """10 seats at 100 a seat a month (the SSP) for 2026, recognized ratably: 12,000."""
@@ -173,7 +182,7 @@ def test_the_same_increase_as_a_catch_up_re_measures_the_year_in_the_open_period
     contract = seats.contract
     close(D(2026, 6, 30))
     [po] = contract.obligations.all()
-    closed = list(JournalLine.objects.values_list("pk", "debit", "credit", "entry__period"))
+    closed = journal_before(D(2026, 7, 1))
 
     split_line(seats, effective=D(2026, 7, 1), quantity=Decimal(15))
     modify(contract, modification_id=3, effective=D(2026, 7, 1), treatment="catch_up")
@@ -197,14 +206,7 @@ def test_the_same_increase_as_a_catch_up_re_measures_the_year_in_the_open_period
         .reason.startswith("Modification M-3 effective 2026-07-01, cumulative catch-up")
     )
     # The closed months are as they were.
-    assert (
-        list(
-            JournalLine.objects.filter(entry__period__lt=D(2026, 7, 1)).values_list(
-                "pk", "debit", "credit", "entry__period"
-            )
-        )
-        == closed
-    )
+    assert journal_before(D(2026, 7, 1)) == closed
     recognize(D(2026, 12, 31))
     assert sum(by_month(po).values(), usd("0")) == usd("15000")
     assert_balanced()
