@@ -20,12 +20,13 @@ of it over its remaining days).
 """
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from fractions import Fraction
 
 from django.db import transaction
-from django.db.models import Max
+from django.db.models import Max, Q
 from djmoney.money import Money
 
 from billing.selectors import line_term_value
@@ -40,6 +41,7 @@ from revenue.models import (
     ModificationTreatment,
     ObligationLine,
     PerformanceObligation,
+    RevenueScheduleEntry,
 )
 from revenue.obligations import lines_of, obligations_of, obligations_sync, own_priced
 from rms.money import round_fraction
@@ -279,3 +281,55 @@ def _continue_split_lines(
         elif link.obligation_id != obligation.pk:
             link.obligation = obligation
             link.save(update_fields=["obligation"])
+
+
+@dataclass(frozen=True)
+class ModificationRow:
+    """One modification on the contract revenue page: its treatment and what it moved."""
+
+    record: ModificationTreatment
+    explanation: str
+    postings: list[RevenueScheduleEntry]
+
+    @property
+    def posted(self) -> Money:
+        return sum((e.amount for e in self.postings), Money(0, self.record.contract.currency))
+
+
+def modification_rows(contract: Contract) -> list[ModificationRow]:
+    """Return the contract's modifications with their allocation note and postings, 3 queries.
+
+    The allocation that a modification caused names it in its reason, and the postings it
+    caused name it in their descriptions: both are found by the modification's reference.
+    """
+    records = list(
+        ModificationTreatment.objects.filter(contract=contract).order_by("effective_date", "pk")
+    )
+    if not records:
+        return []
+    named = Q()
+    for record in records:
+        named |= Q(description__contains=f"Modification {record.label} ")
+    postings = list(
+        RevenueScheduleEntry.objects.filter(
+            named, contract=contract, status=RevenueScheduleEntry.Status.RECOGNIZED
+        )
+        .select_related("obligation")
+        .order_by("pk")
+    )
+    reasons = list(
+        contract.allocations.filter(reason__contains="Modification M-")
+        .order_by("-computed_at", "-pk")
+        .values_list("reason", flat=True)
+    )
+    rows = []
+    for record in records:
+        tag = f"Modification {record.label} "
+        rows.append(
+            ModificationRow(
+                record=record,
+                explanation=next((reason for reason in reasons if tag in reason), ""),
+                postings=[entry for entry in postings if tag in entry.description],
+            )
+        )
+    return rows

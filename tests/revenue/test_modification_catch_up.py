@@ -11,6 +11,9 @@ from datetime import date
 from decimal import Decimal
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
 from djmoney.money import Money
 
 from contracts.models import RevenuePolicy
@@ -128,3 +131,42 @@ def test_a_catch_up_keeps_a_split_line_in_its_obligation(
     assert po.obligation_lines.count() == 2
     recognize(D(2026, 12, 31))
     assert sum(by_month(po).values(), usd("0")) == usd("13200")
+
+
+def test_the_revenue_page_explains_each_modification_and_what_it_posted(
+    project, close, staff_client
+):
+    contract = project.contract
+    [po] = contract.obligations.all()
+    progress(po, D(2026, 3, 31), 40, 100)
+    close(D(2026, 3, 31))
+    project.unit_price = usd("120000")
+    project.save(update_fields=["unit_price"])
+    modify(contract, modification_id=7, effective=D(2026, 4, 1), treatment="catch_up")
+    modify(contract, modification_id=12, effective=D(2026, 4, 1), treatment="separate_contract")
+    url = reverse("admin:revenue_contract", args=[contract.pk])
+
+    response = staff_client.get(url)
+
+    [catch_up, separate] = response.context["modifications"]
+    assert (catch_up.record.label, catch_up.record.treatment) == ("M-7", "catch_up")
+    assert catch_up.explanation.startswith(
+        "Modification M-7 effective 2026-04-01, cumulative catch-up: Contract terms changed"
+    )
+    # The 8,000 catch-up of the worked example above is what M-7 posted.
+    assert [(e.amount, e.catch_up) for e in catch_up.postings] == [(usd("8000"), True)]
+    assert (separate.record.label, separate.explanation, separate.postings) == ("M-12", "", [])
+    page = response.content.decode()
+    assert "Cumulative catch-up" in page and "Separate contract" in page
+    assert "8000.00" in page
+    # The section costs the same queries whatever the number of modifications.
+    before = len(queries_of(staff_client, url))
+    modify(contract, modification_id=13, effective=D(2026, 5, 1), treatment="separate_contract")
+    assert len(queries_of(staff_client, url)) == before
+
+
+def queries_of(client, url) -> list:
+    """Return the queries one request for ``url`` makes."""
+    with CaptureQueriesContext(connection) as captured:
+        client.get(url)
+    return captured.captured_queries
