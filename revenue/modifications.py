@@ -136,7 +136,8 @@ def _remaining_ssp(
     base = prospective.bases.get(obligation.pk)
     if base is None or base.allocated.amount == 0:
         return ssp
-    done = min(Fraction(1), max(Fraction(0), Fraction(base.earned.amount / base.allocated.amount)))
+    done = Fraction(base.earned.amount) / Fraction(base.allocated.amount)
+    done = min(Fraction(1), max(Fraction(0), done))
     return round_fraction(Fraction(ssp.amount) * (1 - done), currency)
 
 
@@ -255,7 +256,8 @@ def _continue_split_lines(
 ) -> None:
     """Put each line split off at ``effective`` into the obligation of the line it continues.
 
-    The continued line is the one of the same product ending the day before. If a change of
+    The continued line is the one the new line says it ``continues`` (when contracts records
+    it), else the one of the same product ending the day before. If a change of
     terms already gave the new line an obligation of its own, the link moves (the emptied
     obligation is then removed by the sync, or kept with its history if it recognized any).
     """
@@ -272,7 +274,8 @@ def _continue_split_lines(
     split = ContractLine.objects.filter(contract=contract, service_start=effective)
     links = ObligationLine.objects.in_bulk([line.pk for line in split], field_name="line_id")
     for line in split:
-        obligation = by_product.get(line.product_id)
+        continued = getattr(line, "continues_id", None)
+        obligation = owner.get(continued) if continued else by_product.get(line.product_id)
         if obligation is None:
             continue
         link = links.get(line.pk)

@@ -116,12 +116,14 @@ def allocate_remaining(
 def ratable_rest(*, part: Money, effective: date, start: date, end: date) -> list[Step]:
     """Earn ``part`` by days over what remains of a ratable term from ``effective``.
 
-    A term that ended before the date has nothing left to serve: its part (a remainder that
-    could go nowhere else) is earned on the date itself.
+    A term that ended before the date (a termination effective the day after the last day
+    served) has nothing left to serve: its part, a remainder that can go nowhere else (what the
+    customer owes after a credit, less what was earned), is earned on its last day, so that
+    nothing is recognized after the service ended.
     """
     first = max(effective, start)
     if end < first:
-        return [Step(effective, part)] if part.amount else []
+        return [Step(end, part)] if part.amount else []
     return ratable_curve(allocated=part, segments=[Segment(first, end, Fraction(1))])
 
 
@@ -152,7 +154,9 @@ def continued(*, base: Base | None, rest: Sequence[Step], currency: str) -> list
     """Return the whole curve: the frozen steps before the date, then the base plus the rest."""
     earned = base.earned if base is not None else Money(0, currency)
     before = list(base.steps) if base is not None else []
-    return before + [Step(step.on, earned + step.cumulative) for step in rest]
+    after = [Step(step.on, earned + step.cumulative) for step in rest]
+    # A remainder earned on a term's last day can fall on a frozen step's date: it replaces it.
+    return [step for step in before if not after or step.on < after[0].on] + after
 
 
 def partial_month(

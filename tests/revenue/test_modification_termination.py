@@ -6,7 +6,7 @@ revenue equals that price, with nothing planned after. A modification that adds 
 at their SSP is a separate contract: the original's revenue does not move.
 """
 
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
@@ -47,10 +47,14 @@ def annual(product_factory, contract_factory, contract_line_factory, activate, b
     return line
 
 
-def terminate(line, *, on: date, credit: str, django_capture_on_commit_callbacks) -> None:
-    """Do what MODIFICATIONS and its billing follow-up do to terminate on ``on`` with a credit."""
+def terminate(line, *, effective: date, credit: str, django_capture_on_commit_callbacks) -> None:
+    """Do what MODIFICATIONS and its billing follow-up do to terminate from ``effective``.
+
+    The lines end the day before, the contract is terminated, and the unused prepaid part is
+    credited on the effective date.
+    """
     contract = line.contract
-    line.service_end = on
+    line.service_end = effective - timedelta(days=1)
     line.save(update_fields=["service_end"])
     Contract.objects.filter(pk=contract.pk).update(status=Contract.Status.TERMINATED)
     contract.refresh_from_db()
@@ -62,7 +66,7 @@ def terminate(line, *, on: date, credit: str, django_capture_on_commit_callbacks
                 reason="Early termination: the prepaid rest of the year",
                 lines=[(invoice.lines.get(), usd(credit))],
             ),
-            issue_date=on + (D(2026, 6, 1) - D(2026, 5, 31)),
+            issue_date=effective,
         )
 
 
@@ -78,15 +82,15 @@ def test_terminated_after_five_months_with_the_rest_credited_earns_5000_in_all(
     assert sum(by_month(po).values(), usd("0")) == usd("4964.38")
     closed = journal_before(D(2026, 5, 1))
 
-    # Terminated on 31 May; the prepaid June-December, 7,000, is credited on 1 June. The
-    # customer owes 12,000 - 7,000 = 5,000: the transaction price.
+    # Terminated from 1 June (31 May is the last day served); the prepaid June-December, 7,000,
+    # is credited on 1 June. The customer owes 12,000 - 7,000 = 5,000: the transaction price.
     terminate(
         annual,
-        on=D(2026, 5, 31),
+        effective=D(2026, 6, 1),
         credit="7000",
         django_capture_on_commit_callbacks=django_capture_on_commit_callbacks,
     )
-    modify(contract, modification_id=9, effective=D(2026, 5, 31), treatment="catch_up")
+    modify(contract, modification_id=9, effective=D(2026, 6, 1), treatment="catch_up")
 
     po.refresh_from_db()
     assert (po.allocated, po.service_end) == (usd("5000"), D(2026, 5, 31))
@@ -117,18 +121,19 @@ def test_a_termination_treated_prospectively_also_earns_what_is_owed(
     recognize(D(2026, 5, 31))
     terminate(
         annual,
-        on=D(2026, 5, 31),
+        effective=D(2026, 6, 1),
         credit="7000",
         django_capture_on_commit_callbacks=django_capture_on_commit_callbacks,
     )
-    modify(contract, modification_id=10, effective=D(2026, 5, 31), treatment="prospective")
+    modify(contract, modification_id=10, effective=D(2026, 6, 1), treatment="prospective")
     recognize(D(2026, 12, 31))
     [po] = contract.obligations.all()
-    # Frozen before 31 May: Jan-Apr 3,945.20 plus 30 of May's 31 days at the old rate,
-    # 1,019.18 x 30 / 31 = 986.30; 4,931.50. The remaining 5,000 - 4,931.50 = 68.50 is earned
-    # on the last day served, 31 May.
+    # Frozen before 1 June: January to May on the old terms, 4,964.38. The remaining
+    # consideration, 5,000 - 4,964.38 = 35.62, has no service left to spread over: it is earned
+    # on the last day served, 31 May, so May comes to 1,019.18 + 35.62 = 1,054.80.
     months = by_month(po)
-    assert months[D(2026, 5, 1)] == usd("986.30") + usd("68.50")
+    assert months[D(2026, 5, 1)] == usd("1054.80")
+    assert max(months) == D(2026, 5, 1)
     assert sum(months.values(), usd("0")) == usd("5000")
     assert not po.schedule.filter(status=Status.PLANNED).exists()
 
