@@ -43,7 +43,7 @@ from revenue.models import (
     PerformanceObligation,
     RevenueScheduleEntry,
 )
-from revenue.obligations import lines_of, obligations_of, obligations_sync, own_priced
+from revenue.obligations import _own_priced, lines_of, obligations_of, obligations_sync
 from rms.money import round_fraction
 
 Treatment = ModificationTreatment.Treatment
@@ -215,7 +215,7 @@ def _bases(
     bases = {}
     day_before = effective - ONE_DAY
     for obligation in obligations:
-        if own_priced(obligation):
+        if _own_priced(obligation):
             continue
         currency = obligation.contract.currency
         actual, forecast = curves(

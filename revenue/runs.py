@@ -53,11 +53,11 @@ from revenue.models import (
 from revenue.modifications import prospective_of
 from revenue.obligations import (
     PriceFacts,
+    _span,
     allocation_refresh,
     lines_of,
     obligations_of,
     obligations_sync,
-    service_span,
 )
 from rms.money import round_money
 
@@ -363,7 +363,7 @@ def _awaiting_sync(by_contract: dict[int, list[PerformanceObligation]]) -> set[i
     for contract_id, group in by_contract.items():
         for obligation in group:
             lines = lines_of(obligation)
-            if lines and service_span(lines) != (obligation.service_start, obligation.service_end):
+            if lines and _span(lines) != (obligation.service_start, obligation.service_end):
                 waiting.add(contract_id)
     return waiting
 
