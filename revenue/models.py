@@ -416,3 +416,26 @@ class ModificationTreatment(models.Model):
     def label(self) -> str:
         """Return the modification's reference as users see it: M-<id>."""
         return f"M-{self.modification_id}"
+
+
+class ObligationSnapshot(models.Model):
+    """A contract's obligations as they stood before its last change of terms was synced.
+
+    Contracts announce a modification's new terms before its treatment; by the time the
+    treatment arrives the obligations already follow the new lines. A prospective treatment
+    needs what each obligation had earned on the *old* terms, so each sync keeps the state it
+    replaces here (one row per contract, overwritten), with the lines it was synced to, by
+    which the treatment knows the snapshot belongs to the change it accounts for.
+    """
+
+    contract = models.OneToOneField(
+        Contract, on_delete=models.CASCADE, related_name="obligation_snapshot"
+    )
+    lines_after = models.CharField(
+        max_length=64, help_text="Fingerprint of the lines the change synced the contract to."
+    )
+    obligations = models.JSONField(default=list)
+    taken_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.contract_id} obligations before {self.taken_at:%Y-%m-%d %H:%M}"

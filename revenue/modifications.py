@@ -19,6 +19,7 @@ new one (so a catch-up re-measures it as a whole, and prospective treatment spre
 of it over its remaining days).
 """
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -40,10 +41,11 @@ from revenue.models import (
     Allocation,
     ModificationTreatment,
     ObligationLine,
+    ObligationSnapshot,
     PerformanceObligation,
     RevenueScheduleEntry,
 )
-from revenue.obligations import _own_priced, lines_of, obligations_of, obligations_sync
+from revenue.obligations import _own_priced, _span, lines_of, obligations_of, obligations_sync
 from rms.money import round_fraction
 
 Treatment = ModificationTreatment.Treatment
@@ -155,9 +157,9 @@ def modification_account(
     """Record how revenue treats a modification, then re-allocate and re-plan the contract.
 
     Recorded once: the same modification announced again changes nothing. For a prospective
-    treatment each obligation's base is taken from its curve *before* the lines' change is
-    synced into the obligations (their dates and allocation are still the old ones), so the
-    modification must reach revenue by this signal, not by a plain change of terms first.
+    treatment each obligation's base is taken from its curve on the old terms: the obligations
+    as they are when the lines' change has not been synced yet, else as they were before the
+    sync that followed it (``ObligationSnapshot``).
     """
     from revenue.runs import contracts_recognize, curve_facts  # runs builds on this module
 
@@ -182,7 +184,11 @@ def modification_account(
     obligations = obligations_of([contract.pk])[contract.pk]
     if treatment == Treatment.PROSPECTIVE:
         earlier = prospective_of([contract.pk]).get(contract.pk)
-        record.bases = _bases(obligations, curve_facts(obligations), effective_date, earlier)
+        before = _obligations_before(contract, obligations)
+        facts = curve_facts(
+            [o for o, _ in before], lines=[line for _, lines in before for line in lines]
+        )
+        record.bases = _bases(before, facts, effective_date, earlier)
     record.save()
     _continue_split_lines(contract, obligations, effective_date)
     last_allocation = Allocation.objects.filter(contract=contract).aggregate(last=Max("pk"))
@@ -202,7 +208,7 @@ def modification_account(
 
 
 def _bases(
-    obligations: Sequence[PerformanceObligation],
+    obligations: Sequence[tuple[PerformanceObligation, list[ContractLine]]],
     facts,
     effective: date,
     earlier: Prospective | None,
@@ -214,13 +220,11 @@ def _bases(
     """
     bases = {}
     day_before = effective - ONE_DAY
-    for obligation in obligations:
+    for obligation, lines in obligations:
         if _own_priced(obligation):
             continue
         currency = obligation.contract.currency
-        actual, forecast = curves(
-            obligation, lines_of(obligation), facts, as_of=day_before, prospective=earlier
-        )
+        actual, forecast = curves(obligation, lines, facts, as_of=day_before, prospective=earlier)
         earned = earned_through(actual, day_before, currency=currency)
         start, end = obligation.service_start, obligation.service_end
         if (
@@ -249,6 +253,90 @@ def _bases(
             ],
         }
     return bases
+
+
+def awaiting_sync(by_contract: dict[int, list[PerformanceObligation]]) -> set[int]:
+    """Return the contracts whose lines are not what their obligations were last synced to."""
+    waiting = set(
+        ContractLine.objects.filter(contract_id__in=list(by_contract), obligation_link__isnull=True)
+        .values_list("contract_id", flat=True)
+        .distinct()
+    )
+    for contract_id, group in by_contract.items():
+        for obligation in group:
+            lines = lines_of(obligation)
+            if lines and _span(lines) != (obligation.service_start, obligation.service_end):
+                waiting.add(contract_id)
+    return waiting
+
+
+def _lines_fingerprint(contract_id: int) -> str:
+    """Return a digest of the contract's lines' terms, to recognize the lines a sync saw."""
+    rows = (
+        ContractLine.objects.filter(contract_id=contract_id)
+        .order_by("pk")
+        .values_list("pk", "service_start", "service_end", "quantity", "unit_price", "product_id")
+    )
+    return hashlib.sha256(repr([tuple(map(str, row)) for row in rows]).encode()).hexdigest()
+
+
+def obligations_remember(*, contract: Contract) -> None:
+    """Keep the contract's obligations as they are, before a change of terms is synced."""
+    obligations = obligations_of([contract.pk])[contract.pk]
+    ObligationSnapshot.objects.update_or_create(
+        contract=contract,
+        defaults={
+            "lines_after": _lines_fingerprint(contract.pk),
+            "obligations": [
+                {
+                    "id": o.pk,
+                    "sequence": o.sequence,
+                    "name": o.name,
+                    "pattern": o.pattern,
+                    "service_start": o.service_start.isoformat(),
+                    "service_end": o.service_end.isoformat() if o.service_end else None,
+                    "allocated": str(o.allocated.amount),
+                    "lines": [line.pk for line in lines_of(o)],
+                }
+                for o in obligations
+            ],
+        },
+    )
+
+
+def _obligations_before(
+    contract: Contract, obligations: list[PerformanceObligation]
+) -> list[tuple[PerformanceObligation, list[ContractLine]]]:
+    """Return the obligations (with their lines) on the terms before the modification.
+
+    Not synced yet: they are the live ones. Already synced to these very lines (contracts
+    announced the terms first): the snapshot that sync kept, rebuilt unsaved.
+    """
+    snapshot = ObligationSnapshot.objects.filter(contract=contract).first()
+    if (
+        snapshot is None
+        or awaiting_sync({contract.pk: obligations})
+        or snapshot.lines_after != _lines_fingerprint(contract.pk)
+    ):
+        return [(o, lines_of(o)) for o in obligations]
+    ids = [line_id for row in snapshot.obligations for line_id in row["lines"]]
+    lines = ContractLine.objects.select_related("product", "contract").in_bulk(ids)
+    return [
+        (
+            PerformanceObligation(
+                pk=row["id"],
+                contract=contract,
+                sequence=row["sequence"],
+                name=row["name"],
+                pattern=row["pattern"],
+                service_start=date.fromisoformat(row["service_start"]),
+                service_end=date.fromisoformat(row["service_end"]) if row["service_end"] else None,
+                allocated=Money(Decimal(row["allocated"]), contract.currency),
+            ),
+            [lines[line_id] for line_id in row["lines"] if line_id in lines],
+        )
+        for row in snapshot.obligations
+    ]
 
 
 def _continue_split_lines(

@@ -50,10 +50,9 @@ from revenue.models import (
     RevenueRun,
     RevenueScheduleEntry,
 )
-from revenue.modifications import prospective_of
+from revenue.modifications import awaiting_sync, prospective_of
 from revenue.obligations import (
     PriceFacts,
-    _span,
     allocation_refresh,
     lines_of,
     obligations_of,
@@ -79,9 +78,13 @@ RECOGNIZED_STATUSES = [
 Status = RevenueScheduleEntry.Status
 
 
-def curve_facts(obligations: Sequence[PerformanceObligation]) -> Facts:
-    """Load what billing knows of the obligations' lines, and their progress, in bulk."""
-    line_ids = [line.pk for o in obligations for line in lines_of(o)]
+def curve_facts(
+    obligations: Sequence[PerformanceObligation], lines: Sequence[ContractLine] | None = None
+) -> Facts:
+    """Load what billing knows of the obligations' lines (or of ``lines``), and their progress."""
+    if lines is None:
+        lines = [line for o in obligations for line in lines_of(o)]
+    line_ids = [line.pk for line in lines]
     progress: dict[int, list[tuple[date, Fraction]]] = defaultdict(list)
     for obligation_id, measured_on, incurred, estimated in ProgressEntry.objects.filter(
         obligation__in=obligations
@@ -309,7 +312,7 @@ def contracts_recognize(
     states = ContractRevenue.objects.in_bulk(ids, field_name="contract_id")
     by_contract = obligations_of(ids)
     if as_of is None:
-        for contract_id in _awaiting_sync(by_contract):
+        for contract_id in awaiting_sync(by_contract):
             by_contract[contract_id] = []
     obligations = [o for group in by_contract.values() for o in group]
     facts = curve_facts(obligations)
@@ -351,21 +354,6 @@ def contracts_recognize(
     ContractRevenue.objects.bulk_create(new_states)
     ContractRevenue.objects.bulk_update(moved_states, ["recognized_through"])
     return len(writes.recognized)
-
-
-def _awaiting_sync(by_contract: dict[int, list[PerformanceObligation]]) -> set[int]:
-    """Return the contracts whose lines are not what their obligations were last synced to."""
-    waiting = set(
-        ContractLine.objects.filter(contract_id__in=list(by_contract), obligation_link__isnull=True)
-        .values_list("contract_id", flat=True)
-        .distinct()
-    )
-    for contract_id, group in by_contract.items():
-        for obligation in group:
-            lines = lines_of(obligation)
-            if lines and _span(lines) != (obligation.service_start, obligation.service_end):
-                waiting.add(contract_id)
-    return waiting
 
 
 def _recognize_contract(

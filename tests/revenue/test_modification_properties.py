@@ -3,8 +3,8 @@
 Each example builds a 2026 subscription contract of one or two ratable lines, then applies up to
 three modifications at increasing random effective dates, each a seat or price change (the line
 split at the date, as MODIFICATIONS does) or a term change (the lines that run to the end moved
-to a new end), each treated as a cumulative catch-up or prospectively, with revenue runs and
-period closes between them. Whatever the sequence:
+to a new end), each treated as a cumulative catch-up or prospectively, its terms announced
+first or not, with revenue runs and period closes between them. Whatever the sequence:
 
 - the allocations sum to the transaction price (what the lines charge, by billing's own pure
   schedule, as the oracle);
@@ -28,6 +28,7 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from billing.domain.subscriptions import BillTiming, SubscriptionTerms, subscription_charges
+from contracts.services import contract_terms_announce
 from revenue.models import Allocation, RevenueScheduleEntry
 from rms.money import round_money
 from tests.revenue.test_modification_prospective import (
@@ -66,6 +67,8 @@ modifications = st.lists(
             # Before the modification: a revenue run, a close, or nothing, on a day before it.
             "before": st.sampled_from(["nothing", "run", "close"]),
             "before_day": st.integers(0, 60),
+            # Contracts may announce the new terms before the treatment (as MODIFICATIONS does).
+            "terms_first": st.booleans(),
         }
     ),
     min_size=1,
@@ -92,6 +95,7 @@ def test_any_sequence_of_modifications_keeps_the_books_whole(
     activate,
     recognize,
     close,
+    django_capture_on_commit_callbacks,
 ):
     try:
         with transaction.atomic():
@@ -107,13 +111,13 @@ def test_any_sequence_of_modifications_keeps_the_books_whole(
                     unit_price=Money(spec["price"], "USD"),
                 )
             activate(contract)
-            check_sequence(contract, changes, recognize, close)
+            check_sequence(contract, changes, recognize, close, django_capture_on_commit_callbacks)
             raise _Rollback
     except _Rollback:
         pass
 
 
-def check_sequence(contract, changes, recognize, close):
+def check_sequence(contract, changes, recognize, close, on_commit):
     effective = START
     closed_through = None
     for number, change in enumerate(changes, start=1):
@@ -134,6 +138,9 @@ def check_sequence(contract, changes, recognize, close):
             event("modification not applicable")
             continue
         event(f"applied: {change['kind']} {change['treatment']} after {change['before']}")
+        if change["terms_first"]:
+            with on_commit(execute=True):
+                contract_terms_announce(contract=contract)
         modify(contract, modification_id=number, effective=effective, treatment=change["treatment"])
         if change["treatment"] == "prospective":
             # No catch-up: the months before the effective date keep what they recognized.

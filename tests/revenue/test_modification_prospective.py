@@ -19,6 +19,7 @@ from django.db.models import Sum
 from djmoney.money import Money
 
 from contracts.models import ContractLine
+from contracts.services import contract_terms_announce
 from contracts.signals import contract_modified
 from revenue.models import (
     Allocation,
@@ -273,3 +274,34 @@ def test_the_same_modification_announced_twice_is_accounted_for_once(seats, reco
         list(Allocation.objects.values_list("pk", "reason")),
         list(RevenueScheduleEntry.objects.values_list("pk", "amount", "status")),
     ) == state
+
+
+def test_a_modification_announced_after_its_terms_still_keeps_the_old_terms_before_it(
+    seats, recognize, django_capture_on_commit_callbacks
+):
+    # Contracts announce the new terms (billing follows them) before the treatment: revenue has
+    # by then synced its obligations to the split lines. The treatment takes the obligations as
+    # they were before that sync, so the result is the same as in the first test.
+    contract = seats.contract
+    recognize(D(2026, 6, 30))
+    [po] = contract.obligations.all()
+    split_line(seats, effective=D(2026, 7, 1), quantity=Decimal(15))
+    with django_capture_on_commit_callbacks(execute=True):
+        contract_terms_announce(contract=contract)
+    modify(contract, modification_id=6, effective=D(2026, 7, 1), treatment="prospective")
+
+    assert list(contract.obligations.all()) == [po]
+    po.refresh_from_db()
+    assert po.allocated == usd("15000")
+    assert "remaining 9,049.32 allocated to Seats 9,049.32" in (
+        Allocation.objects.filter(contract=contract).latest().reason
+    )
+    recognize(D(2026, 12, 31))
+    months = by_month(po)
+    # January to June net to what they recognized on the old terms (the interim re-measurement
+    # of the announced terms is reversed in the same open months).
+    assert [(m, a) for m, a in sorted(months.items()) if m < D(2026, 7, 1)] == [
+        (period, usd(a)) for period, a in H1_RECOGNIZED
+    ]
+    assert months[D(2026, 7, 1)] == usd("1524.62")
+    assert sum(months.values(), usd("0")) == usd("15000")
