@@ -344,10 +344,11 @@ def _continue_split_lines(
 ) -> None:
     """Put each line split off at ``effective`` into the obligation of the line it continues.
 
-    The continued line is the one the new line says it ``continues`` (when contracts records
-    it), else the one of the same product ending the day before. If a change of
-    terms already gave the new line an obligation of its own, the link moves (the emptied
-    obligation is then removed by the sync, or kept with its history if it recognized any).
+    The continued line is the one the new line says it ``continues`` where contracts records
+    that (a line added by the modification continues none), else the one of the same product
+    ending the day before. If a change of terms already gave the new line an obligation of its
+    own, the link moves (the emptied obligation is then removed by the sync, or kept with its
+    history if it recognized any).
     """
     owner = {
         line.pk: obligation
@@ -362,8 +363,10 @@ def _continue_split_lines(
     split = ContractLine.objects.filter(contract=contract, service_start=effective)
     links = ObligationLine.objects.in_bulk([line.pk for line in split], field_name="line_id")
     for line in split:
-        continued = getattr(line, "continues_id", None)
-        obligation = owner.get(continued) if continued else by_product.get(line.product_id)
+        if hasattr(line, "continues_id"):
+            obligation = owner.get(line.continues_id)
+        else:
+            obligation = by_product.get(line.product_id)
         if obligation is None:
             continue
         link = links.get(line.pk)
