@@ -27,6 +27,7 @@ from revenue.models import (
     ModificationTreatment,
     RevenueScheduleEntry,
 )
+from revenue.receivers import account_for_modification
 from rms.money import round_money
 
 pytestmark = pytest.mark.django_db
@@ -68,14 +69,25 @@ def split_line(line: ContractLine, *, effective: date, **changes) -> ContractLin
 
 
 def modify(contract, *, modification_id: int, effective: date, treatment: str) -> None:
-    """Announce the modification as MODIFICATIONS does after it commits."""
-    contract_modified.send(
+    """Announce the modification to revenue as MODIFICATIONS does after it commits.
+
+    Revenue's receiver is called directly: the modification ids here are made up, and other
+    apps' receivers of the signal look the modification up.
+    """
+    account_for_modification(
         sender=type(contract),
         contract=contract,
         modification_id=modification_id,
         effective_date=effective,
         treatment=treatment,
     )
+
+
+def test_revenue_listens_for_contract_modifications():
+    uid = "revenue.account_for_modification"
+    # Disconnecting says whether it was connected; connect it back as the app does.
+    assert contract_modified.disconnect(dispatch_uid=uid)
+    contract_modified.connect(account_for_modification, dispatch_uid=uid)
 
 
 def recognized(obligation) -> list[tuple[date, Money, bool]]:
