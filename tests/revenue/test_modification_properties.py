@@ -27,7 +27,8 @@ from hypothesis import HealthCheck, event, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from billing.domain.subscriptions import BillTiming, SubscriptionTerms, subscription_charges
+from billing.domain.subscriptions import subscription_charges
+from billing.schedules import subscription_terms
 from contracts.services import contract_terms_announce
 from revenue.models import Allocation, RevenueScheduleEntry
 from rms.money import round_money
@@ -198,17 +199,8 @@ def apply(contract, change, effective) -> bool:
 
 
 def charges(line) -> Money:
-    """What a line charges over its term, by billing's pure schedule (the oracle)."""
-    terms = SubscriptionTerms(
-        service_start=line.service_start,
-        service_end=line.service_end,
-        interval_months=line.interval_months,
-        bill_day=None,
-        timing=BillTiming(line.bill_timing),
-        quantity=line.quantity,
-        unit_price=line.unit_price.amount,
-        currency="USD",
-    )
+    """What a line charges over its term, by billing's own schedule (the oracle)."""
+    terms = subscription_terms(line, unit_price=line.unit_price.amount)
     charged = subscription_charges(terms, through=line.service_end + timedelta(days=2))
     return sum((charge.amount for charge in charged), Money(0, "USD"))
 

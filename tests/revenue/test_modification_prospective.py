@@ -53,6 +53,8 @@ def split_line(line: ContractLine, *, effective: date, **changes) -> ContractLin
     """Do to ``line`` what MODIFICATIONS does to a quantity or price change from ``effective``.
 
     The line ends the day before; a copy with ``changes`` (same product) starts on the date.
+    Where contracts records it, the copy says which line it continues and keeps billing on the
+    old line's cycle, as MODIFICATIONS' split does.
     """
     last = line.contract.lines.order_by("-sequence").first().sequence
     new = ContractLine.objects.get(pk=line.pk)
@@ -60,6 +62,9 @@ def split_line(line: ContractLine, *, effective: date, **changes) -> ContractLin
     new.sequence = last + 1
     new.service_start = effective
     new.scheduled_through = None
+    if hasattr(new, "continues_id"):
+        new.continues_id = line.pk
+        new.billing_anchor = line.billing_anchor or line.service_start
     for field, value in changes.items():
         setattr(new, field, value)
     new.save()
