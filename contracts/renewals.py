@@ -5,8 +5,14 @@ that ran to the old end with a *new line* for the new term, at the uplifted (or 
 price. A new line rather than a longer old one because billing never touches an invoiced
 period (``billing.schedules``): the old term's invoices, and a short last period that was
 billed prorated, stay exactly as issued, while the new line bills the new term from its first
-day at its own price; revenue sees the new term as its own obligation. Usage lines that ran to
-the old end simply run on (their rate plan prices them), as do their metering keys.
+day at its own price. Usage lines that ran to the old end simply run on (their rate plan prices
+them), as do their metering keys.
+
+For revenue a renewal is a contract modification that adds a term of distinct services, so it
+is recorded as an applied ``Modification`` treated prospectively (ASC 606-10-25-13(a)): the term
+renewed keeps what it earned, and the new term's price is allocated to the new term alone. Left
+to a plain re-allocation, an uplifted price would be spread by relative SSP over both terms and
+move revenue already recognized for the old one.
 
 Each renewal is recorded by the term end it renewed (``Renewal``, unique per contract and term
 end) under the contract's row lock: two clicks, or the daily task run twice or at once, renew
@@ -32,11 +38,13 @@ from contracts.models import (
     BillingModel,
     Contract,
     ContractLine,
+    Modification,
+    ModificationTreatment,
     Renewal,
     RenewalTerms,
 )
 from contracts.services import contract_terms_announce
-from contracts.signals import contract_renewed
+from contracts.signals import contract_modified, contract_renewed
 from rms.audit import history_record_bulk
 from rms.money import round_money
 
@@ -215,8 +223,33 @@ def contract_renew(
         renewed_at=timezone.now(),
     )
     contract_terms_announce(contract=row)
+    _record_modification(row, renewal, start=start, by=by)
     contract_renewed.send(sender=Contract, contract=row, renewal=renewal)
     return renewal, True
+
+
+def _record_modification(contract: Contract, renewal: Renewal, *, start: date, by: str) -> None:
+    """Record the renewal as an applied, prospective modification and announce it to revenue."""
+    modification = Modification.objects.create(
+        contract=contract,
+        reference=f"Renewal {start:%Y-%m-%d}",
+        effective_date=start,
+        description=renewal_summary(renewal),
+        treatment=ModificationTreatment.PROSPECTIVE,
+        status=Modification.Status.APPLIED,
+        created_by=by,
+        applied_by=by,
+        applied_at=renewal.renewed_at,
+    )
+    transaction.on_commit(
+        lambda: contract_modified.send(
+            sender=Contract,
+            contract=contract,
+            modification_id=modification.pk,
+            effective_date=start,
+            treatment=modification.treatment,
+        )
+    )
 
 
 def _continue_lines(

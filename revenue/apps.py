@@ -14,11 +14,14 @@ class RevenueConfig(AppConfig):
             invoices_issued,
             obligations_satisfied,
         )
-        from contracts.signals import contract_terms_changed
+        from contracts.signals import contract_modified, contract_terms_changed
         from revenue import receivers
 
         contract_terms_changed.connect(
             receivers.follow_contract_terms, dispatch_uid="revenue.follow_contract_terms"
+        )
+        contract_modified.connect(
+            receivers.account_for_modification, dispatch_uid="revenue.account_for_modification"
         )
         invoices_issued.connect(receivers.post_issued_invoices, dispatch_uid="revenue.issued")
         invoice_voided.connect(receivers.post_voided_invoice, dispatch_uid="revenue.voided")

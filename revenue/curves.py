@@ -26,7 +26,9 @@ from revenue.domain.earning import (
     progress_curve,
     ratable_curve,
 )
+from revenue.domain.prospective import Prospective, continued, progress_rest, ratable_rest
 from revenue.models import PerformanceObligation
+from revenue.obligations import _own_priced
 
 ONE_DAY = timedelta(days=1)
 
@@ -101,9 +103,66 @@ def _milestones(lines: list[ContractLine], facts: Facts) -> list[MilestoneFact]:
 
 
 def curves(
+    obligation: PerformanceObligation,
+    lines: list[ContractLine],
+    facts: Facts,
+    *,
+    as_of: date,
+    prospective: Prospective | None = None,
+) -> tuple[list[Step], list[Step]]:
+    """Return the (actual, forecast) earning curves of an obligation as known on ``as_of``.
+
+    After a prospective modification (``prospective``) the curves keep their steps before its
+    effective date and earn the rest of the allocation over what remains from it.
+    """
+    actual, forecast = _usual_curves(obligation, lines, facts, as_of=as_of)
+    # Usage and evergreen obligations keep their own price: no remainder is shared with them.
+    if prospective is None or _own_priced(obligation):
+        return actual, forecast
+    return _continued(obligation, lines, actual, forecast, prospective)
+
+
+def _continued(
+    obligation: PerformanceObligation,
+    lines: list[ContractLine],
+    actual: list[Step],
+    forecast: list[Step],
+    prospective: Prospective,
+) -> tuple[list[Step], list[Step]]:
+    """Return the curves after a prospective modification: frozen base, then the rest."""
+    allocated = obligation.allocated
+    currency = allocated.currency.code
+    effective = prospective.effective
+    base = prospective.bases.get(obligation.pk)
+    part = allocated - (base.earned if base is not None else Money(0, currency))
+    if not lines:
+        # Emptied by the modification but kept for its history: what it keeps is its base.
+        rest = [Step(effective, part)] if part.amount else []
+        curve = continued(base=base, rest=rest, currency=currency)
+        return curve, curve
+    if obligation.pattern == RevenuePolicy.RATABLE:
+        rest = ratable_rest(
+            part=part,
+            effective=effective,
+            start=obligation.service_start,
+            end=obligation.service_end,
+        )
+        curve = continued(base=base, rest=rest, currency=currency)
+        return curve, curve
+    return tuple(
+        continued(
+            base=base,
+            rest=progress_rest(curve, part=part, effective=effective, whole=allocated),
+            currency=currency,
+        )
+        for curve in (actual, forecast)
+    )
+
+
+def _usual_curves(
     obligation: PerformanceObligation, lines: list[ContractLine], facts: Facts, *, as_of: date
 ) -> tuple[list[Step], list[Step]]:
-    """Return the (actual, forecast) earning curves of an obligation as known on ``as_of``."""
+    """Return the curves of an obligation accounted for as one contract from its start."""
     allocated = obligation.allocated
     currency = allocated.currency.code
     tomorrow = as_of + ONE_DAY

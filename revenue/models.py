@@ -487,3 +487,78 @@ class VariableAssessment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.item}: {self.constrained} for {self.period:%b %Y}"
+
+
+# --- Contract modifications (issue #8): revenue's record of each one's treatment ------------
+
+
+class ModificationTreatment(models.Model):
+    """How revenue accounts for one contract modification, recorded when it takes effect.
+
+    A prospective modification freezes, per obligation, what was earned before its effective
+    date (``bases``: the amount and the earning curve's steps before the date), so that every
+    later allocation hands out only the remaining consideration and every later curve starts
+    from that base. A catch-up or separate-contract modification is kept for the explanation
+    only. Written once per modification (the signal may come twice) and never edited.
+    """
+
+    class Treatment(models.TextChoices):
+        SEPARATE_CONTRACT = "separate_contract", "Separate contract"
+        PROSPECTIVE = "prospective", "Prospective"
+        CATCH_UP = "catch_up", "Cumulative catch-up"
+
+    contract = models.ForeignKey(
+        Contract, on_delete=models.CASCADE, related_name="modification_treatments"
+    )
+    modification_id = models.PositiveBigIntegerField()
+    reference = models.CharField(
+        max_length=64, blank=True, help_text="The modification's reference, as users know it."
+    )
+    effective_date = models.DateField()
+    treatment = models.CharField(max_length=20, choices=Treatment.choices)
+    bases = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Per obligation id: revenue earned before the effective date and the curve "
+        "steps before it (prospective only).",
+    )
+    recorded_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["contract", "effective_date", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["contract", "modification_id"], name="modification_treatment_once"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.label} effective {self.effective_date:%Y-%m-%d}, {self.treatment}"
+
+    @property
+    def label(self) -> str:
+        """Return the modification's reference as users know it (M-<id> when it has none)."""
+        return self.reference or f"M-{self.modification_id}"
+
+
+class ObligationSnapshot(models.Model):
+    """A contract's obligations as they stood before its last change of terms was synced.
+
+    Contracts announce a modification's new terms before its treatment; by the time the
+    treatment arrives the obligations already follow the new lines. A prospective treatment
+    needs what each obligation had earned on the *old* terms, so each sync keeps the state it
+    replaces here (one row per contract, overwritten), with the lines it was synced to, by
+    which the treatment knows the snapshot belongs to the change it accounts for.
+    """
+
+    contract = models.OneToOneField(
+        Contract, on_delete=models.CASCADE, related_name="obligation_snapshot"
+    )
+    lines_after = models.CharField(
+        max_length=64, help_text="Fingerprint of the lines the change synced the contract to."
+    )
+    obligations = models.JSONField(default=list)
+    taken_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.contract_id} obligations before {self.taken_at:%Y-%m-%d %H:%M}"

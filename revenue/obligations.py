@@ -17,7 +17,7 @@ Every allocation that changes anything is stored with its inputs (``Allocation``
 ``ObligationAllocation``) so a user can see how each figure was reached.
 """
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
@@ -39,6 +39,7 @@ from billing.selectors import (
 )
 from contracts.models import BillingModel, Contract, ContractLine, RevenuePolicy
 from revenue.domain import allocation as domain
+from revenue.domain.prospective import Prospective
 from revenue.models import (
     Allocation,
     ObligationAllocation,
@@ -365,18 +366,28 @@ def allocation_refresh(
     reason: str,
     facts: PriceFacts | None = None,
     as_of: date | None = None,
+    prospective: Mapping[int, Prospective] | None = None,
 ) -> Allocation | None:
     """Allocate the contract's transaction price and store it when anything changed.
 
     Variable consideration counts as it stands on ``as_of`` (by default the date the contract
-    was last recognized through, else today). Returns the new ``Allocation``, or None when the
-    result equals the current one, so that calling this on every revenue run costs no writes.
+    was last recognized through, else today). After a prospective modification only the
+    remaining consideration is re-allocated (``prospective``: the contracts' latest, looked up
+    when not given). Returns the new ``Allocation``, or None when the result equals the current
+    one, so that calling this on every revenue run costs no writes.
     """
+    from revenue.modifications import prospective_of, reallocate_remaining  # builds on this
+
     if not obligations:
         return None
     facts = facts if facts is not None else PriceFacts.of(_line_ids(obligations))
     inputs = _inputs(obligations, facts)
-    method, results, note = _allocate(obligations, inputs)
+    if prospective is None:
+        prospective = prospective_of([contract.pk])
+    if contract.pk in prospective:
+        method, results, note = reallocate_remaining(prospective[contract.pk], obligations, inputs)
+    else:
+        method, results, note = _allocate(obligations, inputs)
     items = (
         facts.variable.get(contract.pk, [])
         if facts.variable is not None

@@ -12,6 +12,7 @@ from django.utils import timezone
 from billing.models import CreditNote, Invoice
 from contracts.models import Contract
 from revenue.journal import journal_post_credit_note, journal_post_invoices, journal_post_void
+from revenue.modifications import modification_account, obligations_remember
 from revenue.obligations import obligations_sync
 from revenue.runs import contracts_recognize
 
@@ -20,9 +21,30 @@ def follow_contract_terms(sender, *, contract: Contract, **kwargs) -> None:
     """Re-derive the obligations and allocation of a changed contract, then re-plan it.
 
     A change to what was already recognized posts its catch-up at once, in the open period.
+    The obligations as they were are kept first: a modification's treatment, announced after
+    its terms, may need them.
     """
+    obligations_remember(contract=contract)
     obligations_sync(contract=contract)
     contracts_recognize(contract_ids=[contract.pk], as_of=None)
+
+
+def account_for_modification(
+    sender,
+    *,
+    contract: Contract,
+    modification_id: int,
+    effective_date: date,
+    treatment: str,
+    **kwargs,
+) -> None:
+    """Record the modification's treatment, re-allocate the contract by it and re-plan it."""
+    modification_account(
+        contract=contract,
+        modification_id=modification_id,
+        effective_date=effective_date,
+        treatment=treatment,
+    )
 
 
 def post_issued_invoices(sender, *, invoices: list[Invoice], **kwargs) -> None:

@@ -29,9 +29,10 @@ from billing.selectors import (
     milestone_facts,
 )
 from billing.usage_rating import usage_rate_due
-from contracts.models import Contract, Customer
+from contracts.models import Contract, ContractLine, Customer
 from revenue.curves import Facts, curves
 from revenue.domain.earning import months_between, postings
+from revenue.domain.prospective import Prospective
 from revenue.domain.recognition import ONE_DAY, month_end, month_start
 from revenue.journal import (
     first_open_period,
@@ -50,6 +51,7 @@ from revenue.models import (
     RevenueScheduleEntry,
     VariableConsideration,
 )
+from revenue.modifications import awaiting_sync, prospective_of
 from revenue.obligations import (
     PriceFacts,
     allocation_refresh,
@@ -66,15 +68,25 @@ logger = logging.getLogger(__name__)
 # a few bulk writes, and a chunk holds its contracts' row locks only for its own duration.
 RECOGNITION_CHUNK_SIZE = 200
 
-# Draft contracts are not yet contracts (ASC 606 step 1 needs approval); a terminated one is
-# frozen at what was recognized until termination accounting (credits, effective dates) exists.
-RECOGNIZED_STATUSES = [Contract.Status.ACTIVE, Contract.Status.COMPLETED]
+# Draft contracts are not yet contracts (ASC 606 step 1 needs approval). A terminated one is
+# recognized up to its termination: its lines end on the termination date and its price is what
+# the customer owes after any credit, so its revenue over its life comes to exactly that.
+RECOGNIZED_STATUSES = [
+    Contract.Status.ACTIVE,
+    Contract.Status.COMPLETED,
+    Contract.Status.TERMINATED,
+]
 
 Status = RevenueScheduleEntry.Status
 
 
-def _facts(obligations: Sequence[PerformanceObligation]) -> Facts:
-    line_ids = [line.pk for o in obligations for line in lines_of(o)]
+def curve_facts(
+    obligations: Sequence[PerformanceObligation], lines: Sequence[ContractLine] | None = None
+) -> Facts:
+    """Load what billing knows of the obligations' lines (or of ``lines``), and their progress."""
+    if lines is None:
+        lines = [line for o in obligations for line in lines_of(o)]
+    line_ids = [line.pk for line in lines]
     progress: dict[int, list[tuple[date, Fraction]]] = defaultdict(list)
     for obligation_id, measured_on, incurred, estimated in ProgressEntry.objects.filter(
         obligation__in=obligations
@@ -125,10 +137,13 @@ def _recognized(obligations: Sequence[PerformanceObligation]) -> dict[int, _Reco
     return result
 
 
-def _describe(obligation: PerformanceObligation, period: date, catch_up: bool) -> str:
+def _describe(obligation: PerformanceObligation, period: date, catch_up: bool, because: str) -> str:
+    """Describe a posting; ``because`` names what moved it (a contract modification)."""
     if catch_up:
-        return f"{obligation.name}: catch-up for closed periods, posted in {period:%b %Y}"
-    return f"{obligation.name}: revenue for {period:%b %Y}"
+        text = f"{obligation.name}: catch-up for closed periods, posted in {period:%b %Y}"
+    else:
+        text = f"{obligation.name}: revenue for {period:%b %Y}"
+    return f"{text} ({because})"[:255] if because else text
 
 
 @dataclass
@@ -165,6 +180,8 @@ class _Context:
     accounts: dict
     facts: Facts
     recognized: dict[int, _Recognized]
+    prospective: dict[int, Prospective]
+    because: str = ""
     variable: dict[int, list[VariableConsideration]] = field(default_factory=dict)
 
 
@@ -197,7 +214,7 @@ def _post(
         caught_up=recognized.caught_up.get(first),
     )
     for index, posting in enumerate(due, start=recognized.count + 1):
-        description = _describe(obligation, posting.period, posting.catch_up)
+        description = _describe(obligation, posting.period, posting.catch_up, context.because)
         entry, entry_lines = recognition_entry(
             accounts=context.accounts,
             contract_id=contract.pk,
@@ -268,7 +285,11 @@ def _plan(
 
 @transaction.atomic
 def contracts_recognize(
-    *, contract_ids: Iterable[int], as_of: date | None, failures: list[str] | None = None
+    *,
+    contract_ids: Iterable[int],
+    as_of: date | None,
+    failures: list[str] | None = None,
+    because: str = "",
 ) -> int:
     """Recognize the contracts' revenue through ``as_of`` and re-plan the rest; return postings.
 
@@ -277,7 +298,11 @@ def contracts_recognize(
     ``as_of`` never moves a contract back: a run for an earlier date than its last one
     recognizes through the last one's date (posting nothing new). With ``as_of`` None only the
     plan (and any catch-up through the last run's date) is refreshed, which is what a change of
-    terms needs.
+    terms needs; it leaves out a contract whose lines have moved since its obligations were
+    synced (a modification committed with a credit note posted inside it): the change of terms
+    announced on commit syncs and re-plans it, and re-planning it on the stale dates first
+    would post a catch-up that the sync then reverses. ``because`` is added to the
+    descriptions of what is posted (a modification that moved the revenue).
     """
     ids = list(
         Contract.objects.select_for_update()
@@ -289,10 +314,19 @@ def contracts_recognize(
         return 0
     states = ContractRevenue.objects.in_bulk(ids, field_name="contract_id")
     by_contract = obligations_of(ids)
+    if as_of is None:
+        for contract_id in awaiting_sync(by_contract):
+            by_contract[contract_id] = []
     obligations = [o for group in by_contract.values() for o in group]
-    facts = _facts(obligations)
+    facts = curve_facts(obligations)
     context = _Context(
-        first_open_period(), ledger_accounts(), facts, _recognized(obligations), variable_items(ids)
+        first_open_period(),
+        ledger_accounts(),
+        facts,
+        _recognized(obligations),
+        prospective_of(ids),
+        because,
+        variable_items(ids),
     )
     writes, done = _Writes(), []
     new_states, moved_states = [], []
@@ -342,10 +376,14 @@ def _recognize_contract(
             variable=context.variable,
         ),
         as_of=through,
+        prospective=context.prospective,
     )
+    prospective = context.prospective.get(group[0].contract_id)
     for obligation in group:
         lines = lines_of(obligation)
-        actual, forecast = curves(obligation, lines, facts, as_of=through or date.min)
+        actual, forecast = curves(
+            obligation, lines, facts, as_of=through or date.min, prospective=prospective
+        )
         if through is not None:
             _post(obligation, actual, through=through, context=context, writes=writes)
         plan_from = max(

@@ -26,6 +26,7 @@ from revenue.models import (
     PerformanceObligation,
     RevenueScheduleEntry,
 )
+from revenue.modifications import modification_rows
 from revenue.pages.over_time import POSITION_LABELS, billing_against_revenue, history_chart
 from revenue.pages.shared import admin_page, date_input, figure
 from revenue.selectors import position_of, rpo_of
@@ -223,6 +224,7 @@ def contract_revenue(contract: Contract, as_of: date) -> dict:
         },
         "allocation": allocation_inputs(allocation) if allocation else None,
         "allocation_count": contract.allocations.count(),
+        "modifications": modification_rows(contract),
         "allocations_url": reverse("admin:revenue_allocation_changelist")
         + f"?contract__id__exact={contract.pk}",
         "position": position,

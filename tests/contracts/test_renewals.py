@@ -275,16 +275,24 @@ def test_the_renewed_term_bills_at_the_new_price_and_issued_invoices_stay(
     assert second.total == Money("1242.00", "USD")
 
 
-def test_revenue_recognizes_the_renewed_term(
+@pytest.mark.parametrize("recognized_before_renewal", [date(2026, 10, 31), date(2026, 12, 31)])
+def test_revenue_recognizes_each_term_at_its_own_price(
+    recognized_before_renewal,
     renew,
     activate,  # noqa: F811 (the imported fixture)
     bill,  # noqa: F811
 ):
+    """A renewal is a prospective modification: the uplift belongs to the new term only.
+
+    Re-allocating both terms by relative SSP would move part of the 3.5% uplift into the first
+    term and post it as a catch-up; ASC 606-10-25-13(a) keeps each term at its own price.
+    """
     contract = annual_contract()
     Contract.objects.filter(pk=contract.pk).update(status=Contract.Status.DRAFT)
     contract.refresh_from_db()
     activate(contract)
     bill(date(2026, 1, 1))
+    revenue_recognize(as_of=recognized_before_renewal, triggered_by="tests")
     renew(contract)
     bill(date(2027, 1, 1))
 
@@ -293,13 +301,12 @@ def test_revenue_recognizes_the_renewed_term(
     recognized = RevenueScheduleEntry.objects.filter(
         contract=contract, status=RevenueScheduleEntry.Status.RECOGNIZED
     )
-    total = sum((entry.amount for entry in recognized), Money(0, "USD"))
-    # Over both terms: 1,200.00 + 1,242.00 = 2,442.00, all of it billed and earned.
-    assert total == Money("2442.00", "USD")
-    in_2027 = sum(
-        (entry.amount for entry in recognized if entry.period.year == 2027), Money(0, "USD")
-    )
-    assert in_2027 > Money(0, "USD")
+    by_year = {2026: Money(0, "USD"), 2027: Money(0, "USD")}
+    for entry in recognized:
+        by_year[entry.period.year] += entry.amount
+    # Each term earns its own price: 1,200.00 in 2026, 1,200.00 x 1.035 = 1,242.00 in 2027.
+    assert by_year == {2026: Money("1200.00", "USD"), 2027: Money("1242.00", "USD")}
+    assert not recognized.filter(catch_up=True).exists()
 
 
 def test_the_webhook_event_is_recorded_once_with_the_renewal(renew):
