@@ -5,14 +5,11 @@ The arithmetic is worked in the comments; ratable months are by days with the la
 rule (tests/revenue/test_engine.py explains it).
 """
 
-from datetime import UTC, date, datetime
+from datetime import date
 from decimal import Decimal
 
 import pytest
-import time_machine
-from djmoney.money import Money
 
-from revenue.domain.variable_consideration import Scenario
 from revenue.models import Allocation, JournalLine, ObligationAllocation, VariableConsideration
 from revenue.selectors import trial_balance
 from revenue.variable_consideration import (
@@ -21,26 +18,13 @@ from revenue.variable_consideration import (
 )
 from tests.revenue.test_engine import assert_journal_balances, recognized
 from tests.revenue.test_variable_examples import month_entries
+from tests.revenue.variable import after_the_year, scenarios, usd  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.django_db
 
 D = date
 Kind = VariableConsideration.Kind
 Method = VariableConsideration.Method
-
-
-def usd(amount: str) -> Money:
-    return Money(Decimal(amount), "USD")
-
-
-def scenarios(*pairs: tuple[str, str]) -> list[Scenario]:
-    return [Scenario(amount=usd(amount), probability=Decimal(p)) for amount, p in pairs]
-
-
-@pytest.fixture(autouse=True)
-def after_the_year():
-    with time_machine.travel(datetime(2027, 2, 1, 12, tzinfo=UTC), tick=False):
-        yield
 
 
 @pytest.fixture

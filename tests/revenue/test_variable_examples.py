@@ -5,14 +5,11 @@ by the largest-remainder rule, as tests/revenue/test_engine.py explains), then c
 the schedule, the allocation and the journal that the real services and revenue runs produce.
 """
 
-from datetime import UTC, date, datetime
-from decimal import Decimal
+from datetime import date
 
 import pytest
-import time_machine
 from djmoney.money import Money
 
-from revenue.domain.variable_consideration import Scenario
 from revenue.models import Allocation, JournalLine, RevenueScheduleEntry, VariableConsideration
 from revenue.variable_consideration import (
     variable_consideration_assess,
@@ -20,27 +17,13 @@ from revenue.variable_consideration import (
     variable_consideration_resolve,
 )
 from tests.revenue.test_engine import assert_journal_balances, recognized
+from tests.revenue.variable import after_the_year, scenarios, usd  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.django_db
 
 D = date
 Kind = VariableConsideration.Kind
 Method = VariableConsideration.Method
-
-
-def usd(amount: str) -> Money:
-    return Money(Decimal(amount), "USD")
-
-
-def scenarios(*pairs: tuple[str, str]) -> list[Scenario]:
-    return [Scenario(amount=usd(amount), probability=Decimal(p)) for amount, p in pairs]
-
-
-@pytest.fixture(autouse=True)
-def after_the_year():
-    """Every month of 2026 has ended, so any of them can be closed."""
-    with time_machine.travel(datetime(2027, 2, 1, 12, tzinfo=UTC), tick=False):
-        yield
 
 
 @pytest.fixture

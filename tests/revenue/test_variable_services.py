@@ -2,11 +2,10 @@
 and the assessment that counts is the latest one for a month on or before the run's date.
 """
 
-from datetime import UTC, date, datetime
+from datetime import date
 from decimal import Decimal
 
 import pytest
-import time_machine
 from django.core.exceptions import ValidationError
 from djmoney.money import Money
 
@@ -21,29 +20,13 @@ from revenue.variable_consideration import (
     variable_consideration_resolve,
     variable_items,
 )
+from tests.revenue.variable import after_the_year, scenarios, usd  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.django_db
 
 D = date
 Kind = VariableConsideration.Kind
 Method = VariableConsideration.Method
-
-
-def usd(amount: str) -> Money:
-    return Money(Decimal(amount), "USD")
-
-
-def scenarios(*pairs: tuple[str, str], currency: str = "USD") -> list[Scenario]:
-    return [
-        Scenario(amount=Money(Decimal(amount), currency), probability=Decimal(p))
-        for amount, p in pairs
-    ]
-
-
-@pytest.fixture(autouse=True)
-def after_the_year():
-    with time_machine.travel(datetime(2027, 2, 1, 12, tzinfo=UTC), tick=False):
-        yield
 
 
 @pytest.fixture
