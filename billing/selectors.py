@@ -10,6 +10,7 @@ from decimal import Decimal
 from django.db.models import Sum
 from djmoney.money import Money
 
+from billing.continuations import chains_for, net_of_prior
 from billing.domain.subscriptions import subscription_charges
 from billing.models import BillingEvent, CreditNote, CreditNoteLine, Shipment
 from billing.schedules import schedule_horizon, subscription_terms
@@ -18,7 +19,11 @@ from rms.money import round_money
 
 
 def line_term_value(
-    line: ContractLine, *, unit_price: Decimal, billed: Sequence["BilledPeriod"] = ()
+    line: ContractLine,
+    *,
+    unit_price: Decimal,
+    billed: Sequence["BilledPeriod"] = (),
+    net_of_prior_lines: bool = False,
 ) -> Money:
     """Return what a fixed-term line charges over its whole term at ``unit_price`` per unit.
 
@@ -26,8 +31,14 @@ def line_term_value(
     line's SSP over its term (``unit_price`` = the SSP) and its contract price are measured on
     the same periods. What ``billed`` shows as already invoiced counts at what it was invoiced
     for, and shipments at what they billed: a price change reprices only what is still to come,
-    as billing does. Other lines are quantity x unit price (a milestone line's unit price is its
-    project value).
+    as billing does, and a period invoiced before the line was cut short still counts (until a
+    credit note takes it back). Other lines are quantity x unit price (a milestone line's unit
+    price is its project value).
+
+    With ``net_of_prior_lines`` a line that continues another after a contract modification
+    charges, in the period it shares with the lines before it, only what they did not already
+    bill for its days (``billing.continuations``): the chain is worth what billing charges it,
+    never its shared period twice. A standalone value (the SSP) is not netted.
     """
     currency = line.contract.currency
     invoiced = {period.source_key: period.amount for period in billed if period.invoiced}
@@ -38,10 +49,23 @@ def line_term_value(
             subscription_terms(line, unit_price=unit_price),
             through=schedule_horizon(line, as_of=line.service_start),
         )
-        return sum(
-            (invoiced.get(charge.period.start.isoformat(), charge.amount) for charge in charges),
-            Money(0, currency),
-        )
+        if net_of_prior_lines and line.continues_id is not None:
+            chains = chains_for([line])
+            charges = [
+                netted
+                for charge in charges
+                if (
+                    netted := net_of_prior(
+                        charge, chains.carry_before(line, charge.period.full_start)
+                    )
+                )
+                is not None
+            ]
+        to_come = {charge.period.start.isoformat(): charge.amount for charge in charges}
+        # Invoiced periods count as invoiced, those the line's term no longer covers (a period
+        # billed in advance before a modification ended the line) included: what was billed
+        # stays the customer's price until a credit note takes it back.
+        return sum({**to_come, **invoiced}.values(), Money(0, currency))
     if line.billing_model == BillingModel.ONE_TIME:
         shipped = [period for period in billed if period.kind == BillingEvent.Kind.SHIPMENT]
         if shipped:

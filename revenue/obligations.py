@@ -250,7 +250,10 @@ def _line_price(line: ContractLine, facts: PriceFacts) -> Money:
         return sum((period.amount for period in billed), zero) - credited
     if line.billing_model == BillingModel.USAGE or line.unit_price is None:
         return sum((period.amount for period in billed), zero) - credited
-    return line_term_value(line, unit_price=line.unit_price.amount, billed=billed) - credited
+    value = line_term_value(
+        line, unit_price=line.unit_price.amount, billed=billed, net_of_prior_lines=True
+    )
+    return value - credited
 
 
 def _line_ssp(line: ContractLine, price: Money) -> Money:

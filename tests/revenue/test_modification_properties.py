@@ -15,8 +15,10 @@ first or not, with revenue runs and period closes between them. Whatever the seq
   allocation, and nothing is left planned.
 """
 
+from collections import defaultdict
 from datetime import date, timedelta
 from decimal import Decimal
+from fractions import Fraction
 from unittest.mock import patch
 
 import pytest
@@ -27,11 +29,12 @@ from hypothesis import HealthCheck, event, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
+from billing.continuations import exact_amount
 from billing.domain.subscriptions import subscription_charges
 from billing.schedules import subscription_terms
 from contracts.services import contract_terms_announce
 from revenue.models import Allocation, RevenueScheduleEntry
-from rms.money import round_money
+from rms.money import round_fraction, round_money
 from tests.revenue.test_modification_prospective import (
     assert_balanced,
     journal_before,
@@ -198,16 +201,26 @@ def apply(contract, change, effective) -> bool:
     return True
 
 
-def charges(line) -> Money:
-    """What a line charges over its term, by billing's own schedule (the oracle)."""
-    terms = subscription_terms(line, unit_price=line.unit_price.amount)
-    charged = subscription_charges(terms, through=line.service_end + timedelta(days=2))
-    return sum((charge.amount for charge in charged), Money(0, "USD"))
+def charges(lines) -> Money:
+    """What the lines charge over their terms, by billing's own pure schedule (the oracle).
+
+    A line split by a modification and the line it continues share the billing period of the
+    split: billing charges that period once, each line's days at its own terms, rounded once.
+    """
+    exact: dict[tuple[int, date], Fraction] = defaultdict(Fraction)
+    for line in lines:
+        chain = line
+        while chain.continues_id is not None:
+            chain = next(other for other in lines if other.pk == chain.continues_id)
+        terms = subscription_terms(line, unit_price=line.unit_price.amount)
+        for charge in subscription_charges(terms, through=line.service_end + timedelta(days=2)):
+            exact[(chain.pk, charge.period.full_start)] += exact_amount(charge)
+    return sum((round_fraction(amount, "USD") for amount in exact.values()), Money(0, "USD"))
 
 
 def check_allocation(contract) -> Money:
     """The obligations share exactly the transaction price; return it."""
-    price = sum((charges(line) for line in contract.lines.all()), Money(0, "USD"))
+    price = charges(list(contract.lines.all()))
     obligations = list(contract.obligations.all())
     assert sum((o.allocated for o in obligations), Money(0, "USD")) == price
     latest = Allocation.objects.filter(contract=contract).latest()
