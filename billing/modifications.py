@@ -137,7 +137,7 @@ def modification_credits_issue(*, modification_id: int, on: date | None = None) 
         f"effective {modification.effective_date}: unused part of fees billed in advance"
     )
     review = needs_review(modification.contract.customer)
-    issue_date = on or timezone.localdate()
+    today = on or timezone.localdate()
     notes = []
     for credits in by_invoice.values():
         note = credit_note_create(
@@ -156,6 +156,9 @@ def modification_credits_issue(*, modification_id: int, on: date | None = None) 
             for credit in credits
         )
         if not review:
+            # Never dated before the invoice it credits (one issued ahead, by a run for a later
+            # date), which credit_note_issue refuses: the refund would be lost after commit.
+            issue_date = max(today, note.invoice.issue_date)
             note = credit_note_issue(credit_note=note, issue_date=issue_date)
         notes.append(note)
     return notes

@@ -4,11 +4,12 @@ The contract of these examples: 10 seats x 100.00 USD a month, billed monthly in
 1 April 2026 (April has 30 days) to 31 March 2027, on the anniversary (the 1st).
 """
 
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from fractions import Fraction
 
 import pytest
+import time_machine
 from django.core.exceptions import ValidationError
 from djmoney.money import Money
 from hypothesis import HealthCheck, given, settings
@@ -170,6 +171,21 @@ def test_early_termination_with_refund_credits_the_unused_prepaid_part(seats, mo
     # May onwards was pending and is no longer due.
     assert not BillingEvent.objects.filter(status=BillingEvent.Status.PENDING).exists()
     assert invoice_amounts(bill(date(2026, 5, 1))) == []
+
+
+def test_a_refund_on_an_invoice_issued_ahead_is_dated_on_that_invoice(seats, modify, bill):
+    """May is billed on 28 April by a run for 1 May; the customer terminates from 1 May, with a
+    refund, on 29 April. The credit cannot predate the invoice it credits, so it is dated 1 May
+    rather than lost (it used to fail after the modification had committed)."""
+    with time_machine.travel(datetime(2026, 4, 29, 9, tzinfo=UTC), tick=False):
+        [may] = bill(date(2026, 5, 1)).invoices.all()
+        modify(
+            seats.contract, date(2026, 5, 1), {"kind": Kind.TERMINATE}, refund_on_termination=True
+        )
+
+    # All of May, 1,000.00, is unused.
+    note = CreditNote.objects.get()
+    assert (note.invoice, note.subtotal, note.issue_date) == (may, usd("1000.00"), date(2026, 5, 1))
 
 
 def test_early_termination_without_refund_keeps_what_was_billed(seats, modify, bill):
