@@ -28,7 +28,7 @@ from revenue.domain.earning import (
 )
 from revenue.domain.prospective import Prospective, continued, progress_rest, ratable_rest
 from revenue.models import PerformanceObligation
-from revenue.obligations import _own_priced
+from revenue.obligations import own_priced
 
 ONE_DAY = timedelta(days=1)
 
@@ -117,7 +117,7 @@ def curves(
     """
     actual, forecast = _usual_curves(obligation, lines, facts, as_of=as_of)
     # Usage and evergreen obligations keep their own price: no remainder is shared with them.
-    if prospective is None or _own_priced(obligation):
+    if prospective is None or own_priced(obligation):
         return actual, forecast
     return _continued(obligation, lines, actual, forecast, prospective)
 

@@ -45,7 +45,7 @@ from revenue.models import (
     PerformanceObligation,
     RevenueScheduleEntry,
 )
-from revenue.obligations import _own_priced, _span, lines_of, obligations_of, obligations_sync
+from revenue.obligations import lines_of, obligations_of, obligations_sync, own_priced, service_span
 from rms.money import round_fraction
 
 Treatment = ModificationTreatment.Treatment
@@ -225,7 +225,7 @@ def _bases(
     bases = {}
     day_before = effective - ONE_DAY
     for obligation, lines in obligations:
-        if _own_priced(obligation):
+        if own_priced(obligation):
             continue
         currency = obligation.contract.currency
         actual, forecast = curves(obligation, lines, facts, as_of=day_before, prospective=earlier)
@@ -269,7 +269,7 @@ def awaiting_sync(by_contract: dict[int, list[PerformanceObligation]]) -> set[in
     for contract_id, group in by_contract.items():
         for obligation in group:
             lines = lines_of(obligation)
-            if lines and _span(lines) != (obligation.service_start, obligation.service_end):
+            if lines and service_span(lines) != (obligation.service_start, obligation.service_end):
                 waiting.add(contract_id)
     return waiting
 

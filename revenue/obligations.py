@@ -77,7 +77,7 @@ def lines_of(obligation: PerformanceObligation) -> list[ContractLine]:
     return [link.line for link in obligation.obligation_lines.all()]
 
 
-def _span(lines: Sequence[ContractLine]) -> tuple:
+def service_span(lines: Sequence[ContractLine]) -> tuple:
     """Return the service period covering ``lines``; open-ended when any line is evergreen."""
     start = min(line.service_start for line in lines)
     ends = [line.service_end for line in lines]
@@ -126,7 +126,7 @@ def obligations_sync(*, contract: Contract) -> list[PerformanceObligation]:
             else:
                 obligation.delete()
             continue
-        start, end = _span(lines)
+        start, end = service_span(lines)
         pattern = lines[0].revenue_policy if len(lines) == 1 else obligation.pattern
         if (obligation.service_start, obligation.service_end, obligation.pattern) != (
             start,
@@ -206,7 +206,8 @@ def _line_ids(obligations: Sequence[PerformanceObligation]) -> list[int]:
     return [line.pk for o in obligations for line in lines_of(o)]
 
 
-def _own_priced(obligation: PerformanceObligation) -> bool:
+def own_priced(obligation: PerformanceObligation) -> bool:
+    """Whether the obligation keeps its own consideration out of the SSP pool (usage, evergreen)."""
     return obligation.pattern == RevenuePolicy.AS_CONSUMED or obligation.service_end is None
 
 
@@ -274,13 +275,13 @@ def _inputs(
         for line in lines:
             line_price = _line_price(line, facts)
             price += line_price
-            ssp += line_price if _own_priced(obligation) else _line_ssp(line, line_price)
+            ssp += line_price if own_priced(obligation) else _line_ssp(line, line_price)
         inputs.append(
             domain.Obligation(
                 key=str(obligation.pk),
                 ssp=ssp,
                 fixed_price=price,
-                variable=_own_priced(obligation),
+                variable=own_priced(obligation),
             )
         )
     return inputs
