@@ -17,6 +17,7 @@ FINANCE_APPS = [
     "integrations",
     "imports",
     "reports",
+    "workspace",
 ]
 # What a PSA, a metering product or a CRM typically does; each token narrows it further.
 INTEGRATION_PERMISSIONS = [
@@ -64,7 +65,10 @@ def role_permissions() -> dict[str, Q]:
         FINANCE_ADMIN: finance,
         # Clerks import payments and usage, and follow their import jobs.
         BILLING_CLERK: Q(content_type__app_label__in=["contracts", "billing", "imports"])
-        | (Q(content_type__app_label__in=["revenue", "reports"]) & Q(codename__startswith="view_")),
+        | (
+            Q(content_type__app_label__in=["revenue", "reports", "workspace"])
+            & Q(codename__startswith="view_")
+        ),
         PROJECT_MANAGER: _codenames(["contracts.view_milestone", "contracts.achieve_milestone"]),
         AUDITOR: views,
         INTEGRATION_CLIENT: _codenames(INTEGRATION_PERMISSIONS),

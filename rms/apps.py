@@ -2,13 +2,6 @@ from django.apps import AppConfig
 
 
 class RmsConfig(AppConfig):
-    """Project-wide pieces: admin branding, shared management commands."""
+    """Project-wide pieces: the admin site (``rms.admin_site``), shared management commands."""
 
     name = "rms"
-
-    def ready(self) -> None:
-        from django.contrib import admin
-
-        admin.site.site_header = "RMS · Revenue Management"
-        admin.site.site_title = "RMS"
-        admin.site.index_title = "Billing and revenue"

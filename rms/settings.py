@@ -38,7 +38,7 @@ else:
 DEBUG = env.bool("DJANGO_DEBUG", default=not PRODUCTION)
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "rms.admin_site.RMSAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "webhooks",
     "imports",
     "reports",
+    "workspace",
     # Last: its post_migrate sets the role groups' permissions, once every app has made its own.
     "integrations",
 ]

@@ -40,6 +40,7 @@ def test_a_finance_admin_may_do_everything_in_the_finance_apps():
             "integrations",
             "imports",
             "reports",
+            "workspace",
         ]
     )
     assert perms_of(FINANCE_ADMIN) == {
@@ -55,6 +56,7 @@ def test_a_billing_clerk_bills_but_does_not_close_periods_or_manage_integrations
     assert "imports.view_importjob" in clerk  # follows the jobs of the files they import
     assert "revenue.view_revenueperiod" in clerk
     assert "reports.view_report" in clerk  # the finance reports
+    assert "workspace.view_workspace" in clerk  # dashboard, contract 360, worklists
     assert not {p for p in clerk if p.startswith("revenue.") and ".view_" not in p}
     assert not {p for p in clerk if p.startswith(("integrations.", "webhooks."))}
 
