@@ -38,6 +38,9 @@ else:
 DEBUG = env.bool("DJANGO_DEBUG", default=not PRODUCTION)
 
 INSTALLED_APPS = [
+    # The admin theme (colours, logo, foldable apps): before the admin, whose templates it extends.
+    "admin_interface",
+    "colorfield",
     "rms.admin_site.RMSAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -208,7 +211,16 @@ REST_FRAMEWORK = {
 }
 # The cache holds API rate-limit counters: per process by default; give every process the same
 # one (CACHE_URL=redis://127.0.0.1:6379/2) so that a limit holds across web workers.
-CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://")}
+CACHES = {
+    "default": env.cache_url("CACHE_URL", default="locmemcache://"),
+    # The admin theme, read on every page: kept in each process until the theme is saved (the
+    # theme app clears it then), so pages never query it after the first.
+    "admin_interface": {
+        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+        "LOCATION": "admin-interface",
+        "TIMEOUT": None,
+    },
+}
 
 # How long a create's response is kept for a retry with the same Idempotency-Key.
 RMS_IDEMPOTENCY_DAYS = env.int("RMS_IDEMPOTENCY_DAYS", default=7)

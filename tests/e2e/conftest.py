@@ -9,7 +9,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from admin_interface.cache import del_cached_active_theme
+from admin_interface.models import Theme
 from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from workspace.theme import activate_rms_theme
 
 # Playwright's sync API keeps an asyncio loop marked as running in this thread from start to stop,
 # so Django's ORM (test code, factories, the per-test flush) raises SynchronousOnlyOperation
@@ -70,6 +74,17 @@ def page(browser: Browser) -> Iterator[Page]:
     page = context.new_page()
     yield page
     context.close()
+
+
+@pytest.fixture(autouse=True)
+def rms_theme(transactional_db) -> None:
+    """Install RMS's admin theme, which the live server's per-test flush takes away with its row.
+
+    Without it the theme app falls back to its default look, and the screenshots would not show
+    RMS's. The cached theme is dropped so that the live server reads the new row.
+    """
+    activate_rms_theme(Theme)
+    del_cached_active_theme()
 
 
 @pytest.fixture
