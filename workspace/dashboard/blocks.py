@@ -369,11 +369,14 @@ class Dashboard:
             ]
             totals = [
                 Link(f"{tally.overdue_count} overdue", overdue_url),
-                Link(f"{tally.upcoming_count} due in {selectors.UPCOMING_DAYS} days", upcoming_url),
+                Link(
+                    f"{tally.upcoming_count} due within {selectors.UPCOMING_DAYS} days",
+                    upcoming_url,
+                ),
                 "",
                 "",
-                "Overdue / due soon",
-                f"{tally.overdue.amount:,} / {tally.upcoming.amount:,}",
+                "Total",
+                tally.overdue + tally.upcoming,
             ]
             tables.append(Table(tally.currency, MILESTONE_COLUMNS, rows, totals))
         return Block(

@@ -13,7 +13,7 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import date_format
-from djmoney.money import Money
+from moneyed import Money
 
 from imports.engine import escape_formula
 from reports.admin import ReportFilterForm
