@@ -394,6 +394,7 @@ class Dashboard:
     # -- 6. Held ---------------------------------------------------------------------------------
 
     def held(self) -> Block:
+        as_of = self.filters.as_of.isoformat()
         invoices = reverse("admin:billing_invoice_changelist")
         events = reverse("admin:billing_billingevent_changelist")
         tables = []
@@ -416,7 +417,8 @@ class Dashboard:
                 [
                     Link(
                         "Charges on billing hold",
-                        f"{events}?status__exact=pending&held=yes&amount_currency__exact={code}",
+                        f"{events}?status__exact=pending&held=yes&amount_currency__exact={code}"
+                        f"&bill_date__lte={as_of}",
                     ),
                     tally.on_hold_count,
                     tally.on_hold,
@@ -424,7 +426,7 @@ class Dashboard:
                 [
                     Link(
                         "Charges stopped by a not-to-exceed cap",
-                        f"{events}?held=cap&amount_currency__exact={code}",
+                        f"{events}?held=cap&amount_currency__exact={code}&bill_date__lte={as_of}",
                     ),
                     tally.capped_count,
                     tally.capped,

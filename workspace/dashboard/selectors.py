@@ -189,7 +189,8 @@ def held(filters) -> list[HeldTally]:
     """Return the invoices held from delivery and the charges held from billing, per currency.
 
     Two grouped queries: issued invoices flagged ``delivery_held`` with no delivery yet, and the
-    pending billing events kept back by a billing hold or a not-to-exceed cap.
+    pending billing events due by ``as_of`` (not those scheduled later) that a billing hold or a
+    not-to-exceed cap keeps back.
     """
     zero = {"invoices_count": 0, "on_hold_count": 0, "capped_count": 0}
     found: dict[str, dict] = defaultdict(lambda: dict(zero))
@@ -206,9 +207,9 @@ def held(filters) -> list[HeldTally]:
     on_hold = Q(contract__billing_hold=True) | Q(customer__billing_hold=True)
     capped = ~on_hold & ~Q(blocked_reason="")
     events = _scoped(
-        BillingEvent.objects.filter(status=BillingEvent.Status.PENDING).filter(
-            on_hold | ~Q(blocked_reason="")
-        ),
+        BillingEvent.objects.filter(
+            status=BillingEvent.Status.PENDING, bill_date__lte=filters.as_of
+        ).filter(on_hold | ~Q(blocked_reason="")),
         currency_field="amount_currency",
         customer_field="customer_id",
         filters=filters,
