@@ -23,7 +23,7 @@
       borderColor: colour,
       borderWidth: line ? 2 : 0,
       pointRadius: line ? 2 : 0,
-      tension: 0.25,
+      cubicInterpolationMode: "monotone",
       order: line ? 0 : 1
     };
     if (series.stack) { set.stack = series.stack; }
