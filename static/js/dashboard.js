@@ -23,7 +23,6 @@
       borderColor: colour,
       borderWidth: line ? 2 : 0,
       pointRadius: line ? 2 : 0,
-      cubicInterpolationMode: "monotone",
       order: line ? 0 : 1
     };
     if (series.stack) { set.stack = series.stack; }
