@@ -18,6 +18,18 @@ class RMSAdminSite(admin.AdminSite):
 
         return admin_urls(self) + super().get_urls()
 
+    def index(self, request, extra_context=None):
+        """Land finance staff on the dashboard; others (a project manager) on the app list."""
+        from workspace.dashboard.views import dashboard, may_view
+
+        if may_view(request.user):
+            return dashboard(self, request)
+        return super().index(request, extra_context)
+
+    def app_index_all(self, request, extra_context=None):
+        """Show Django's own index, every app and model the user may reach, under "All apps"."""
+        return super().index(request, {"title": "All apps", **(extra_context or {})})
+
 
 class RMSAdminConfig(AdminConfig):
     """Django's admin, running ``RMSAdminSite``."""

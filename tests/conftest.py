@@ -3,7 +3,7 @@
 import os
 
 import pytest
-from django.contrib.auth.models import Permission
+from django.contrib.auth.models import Group, Permission
 from django.core.cache import cache
 from hypothesis import settings as hypothesis_settings
 from pytest_factoryboy import register
@@ -62,6 +62,20 @@ def staff_client(client, django_user_model):
     user = django_user_model.objects.create_superuser("finance", "finance@example.com", "pw")
     client.force_login(user)
     return client
+
+
+@pytest.fixture
+def role_client(client, django_user_model):
+    """Return a client logged in as a staff user holding one role (or none)."""
+
+    def role_client(role: str | None):
+        user = django_user_model.objects.create_user(f"user-{role}", is_staff=True)
+        if role:
+            user.groups.add(Group.objects.get(name=role))
+        client.force_login(user)
+        return client
+
+    return role_client
 
 
 @pytest.fixture

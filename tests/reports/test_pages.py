@@ -5,7 +5,6 @@ import io
 from datetime import date
 
 import pytest
-from django.contrib.auth.models import Group
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -47,20 +46,6 @@ def book(annual_deal, activate, bill, recognize, customer_factory):
     bill(JAN)
     recognize(date(2026, 1, 31))
     return usd, eur
-
-
-@pytest.fixture
-def role_client(client, django_user_model):
-    """Return a client logged in as a staff user holding one role (or none)."""
-
-    def role_client(role: str | None):
-        user = django_user_model.objects.create_user(f"user-{role}", is_staff=True)
-        if role:
-            user.groups.add(Group.objects.get(name=role))
-        client.force_login(user)
-        return client
-
-    return role_client
 
 
 # --- Who may read them ---------------------------------------------------------------------------
