@@ -136,10 +136,10 @@ def test_the_hub_counts_every_list_and_links_to_it(staff_client, book):
         ("Milestones to achieve", 2),
         ("Milestones to approve", 1),
         ("Invoices to review", 1),
-        ("Renewals due", 0),
         ("Holds", 2),
         ("Failed deliveries", 1),
         ("Import jobs with errors", 2),
+        ("Renewals due", 0),
     ]
     links = {title: url for url, title, _ in cards}
     assert links["Renewals due"] == reverse("admin:contracts_contractrenewal_changelist")

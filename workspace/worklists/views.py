@@ -13,6 +13,7 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 
+from contracts.admin_renewals import DEFAULT_WINDOW_DAYS
 from workspace.worklists.actions import ACTIONS, HOLDERS
 from workspace.worklists.lists import (
     HOLDS,
@@ -53,15 +54,16 @@ def hub_view(site: admin.AdminSite, request: HttpRequest) -> HttpResponse:
         if user.has_perm(worklist.view_permission)
     ]
     if user.has_perm(RENEWALS_PERMISSION):
-        entries.insert(
-            3,
+        # The renewal worklist is the contracts admin's own page: linked, not repeated here.
+        entries.append(
             {
                 "title": "Renewals due",
-                "summary": "Fixed-term contracts whose term ends within 90 days (or has "
-                "ended), on the renewal worklist: renew with an uplift, or mark not renewing.",
+                "summary": "Fixed-term contracts whose term ends within "
+                f"{DEFAULT_WINDOW_DAYS} days (or has ended), on the renewal worklist: renew "
+                "with an uplift, or mark not renewing.",
                 "count": renewals_due(request).count(),
                 "url": reverse("admin:contracts_contractrenewal_changelist"),
-            },
+            }
         )
     context = {**_frame(site, request, "Worklists"), "entries": entries}
     return TemplateResponse(request, "workspace/worklists/hub.html", context)
