@@ -33,6 +33,8 @@ class Trigger:
     ISSUE = "issue"
     RESEND = "resend"
     HOLD_RELEASED = "hold released"
+    # A failed delivery tried again by hand: unlike a resend, never sends one that went out.
+    RETRY = "retry"
 
 
 # How a skipped attempt's error starts when a delivery hold kept the document back: the release

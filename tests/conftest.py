@@ -68,8 +68,8 @@ def staff_client(client, django_user_model):
 def role_client(client, django_user_model):
     """Return a client logged in as a staff user holding one role (or none)."""
 
-    def role_client(role: str | None):
-        user = django_user_model.objects.create_user(f"user-{role}", is_staff=True)
+    def role_client(role: str | None, username: str = ""):
+        user = django_user_model.objects.create_user(username or f"user-{role}", is_staff=True)
         if role:
             user.groups.add(Group.objects.get(name=role))
         client.force_login(user)
