@@ -59,7 +59,7 @@
           }
         },
         plugins: {
-          legend: { position: "top", align: "end", labels: { color: quiet, usePointStyle: true, boxWidth: 8 } },
+          legend: { position: "top", align: "end", labels: { color: quiet, usePointStyle: true, pointStyle: "circle", boxWidth: 6, boxHeight: 6 } },
           tooltip: {
             callbacks: {
               label: function (item) {

@@ -271,3 +271,9 @@ def test_a_next_off_the_site_goes_back_to_the_contract_page(
 
     contract_page = reverse("admin:contracts_contract_change", args=[line.contract.pk])
     assert response["Location"] == f"{contract_page}#milestones"
+
+
+def test_contract_list_links_each_contract_to_its_360(staff_client, annual):
+    page = page_of(staff_client.get(reverse("admin:contracts_contract_changelist")))
+
+    assert f'<a href="{url(annual)}" title="Contract 360">360</a>' in page
