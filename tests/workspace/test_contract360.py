@@ -235,41 +235,39 @@ def test_anonymous_is_sent_to_log_in(client, annual):
 # --- Milestones from the 360 ----------------------------------------------------------------
 
 
-def test_achieving_a_milestone_from_the_360_comes_back_to_it(
-    staff_client, contract_line_factory, activate
-):
+@pytest.fixture
+def kick_off(contract_line_factory, activate):
+    """A planned 10,000.00 USD milestone of an active contract."""
     line = contract_line_factory(milestone=True, unit_price=Money("10000", "USD"))
     milestone = line.milestones.create(
         sequence=1, name="Kick-off", planned_date=JAN, amount=Money("10000", "USD")
     )
     activate(line.contract)
-    page = page_of(staff_client.get(url(line.contract)))
-    achieve = reverse("admin:contracts_milestone_achieve", args=[milestone.pk])
-    assert f'formaction="{achieve}"' in page
+    return milestone
 
-    response = staff_client.post(achieve, {"next": url(line.contract) + "#milestones"})
+
+def test_achieving_a_milestone_from_the_360_comes_back_to_it(staff_client, kick_off):
+    contract = kick_off.line.contract
+    page = page_of(staff_client.get(url(contract)))
+    achieve = reverse("admin:contracts_milestone_achieve", args=[kick_off.pk])
+    assert f'formaction="{achieve}"' in page
+    assert f'name="next" value="{url(contract)}#milestones"' in page
+
+    response = staff_client.post(achieve, {"next": url(contract) + "#milestones"})
 
     assert response.status_code == 302
-    assert response["Location"] == url(line.contract) + "#milestones"
-    milestone.refresh_from_db()
-    assert milestone.status != "planned"
+    assert response["Location"] == url(contract) + "#milestones"
+    kick_off.refresh_from_db()
+    assert kick_off.status == "invoiced"
 
 
-def test_a_next_off_the_site_goes_back_to_the_contract_page(
-    staff_client, contract_line_factory, activate
-):
-    line = contract_line_factory(milestone=True, unit_price=Money("10000", "USD"))
-    milestone = line.milestones.create(
-        sequence=1, name="Kick-off", planned_date=JAN, amount=Money("10000", "USD")
-    )
-    activate(line.contract)
-
+def test_a_next_off_the_site_goes_back_to_the_contract_page(staff_client, kick_off):
     response = staff_client.post(
-        reverse("admin:contracts_milestone_achieve", args=[milestone.pk]),
+        reverse("admin:contracts_milestone_achieve", args=[kick_off.pk]),
         {"next": "https://evil.example/"},
     )
 
-    contract_page = reverse("admin:contracts_contract_change", args=[line.contract.pk])
+    contract_page = reverse("admin:contracts_contract_change", args=[kick_off.line.contract_id])
     assert response["Location"] == f"{contract_page}#milestones"
 
 
