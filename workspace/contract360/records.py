@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
-from django.db.models import Count, Prefetch, Sum
+from django.db.models import Count, Prefetch, Q, Sum
 from djmoney.money import Money
 
 from billing.models import BillingEvent, CreditNote, Invoice, InvoiceLine, PaymentApplication
@@ -45,8 +45,12 @@ class BillingSchedule:
 
 
 def billing_schedule(contract: Contract, *, today: date, held: bool) -> BillingSchedule:
-    """Read the last billed periods, the next due ones and the totals per status (3 queries)."""
-    events = BillingEvent.objects.filter(contract=contract).select_related("line")
+    """Read the last billed periods, the next due ones and the totals per status (4 queries).
+
+    What a billing hold keeps back is what is pending and due by ``today`` while the contract
+    or its customer is held: summed in the database, as are the totals.
+    """
+    events = BillingEvent.objects.filter(contract=contract)
     live_lines = InvoiceLine.objects.filter(voided=False).select_related("invoice")
     billed = list(
         events.filter(status=Event.INVOICED)
@@ -55,30 +59,35 @@ def billing_schedule(contract: Contract, *, today: date, held: bool) -> BillingS
     )
     for event in billed:
         event.invoice = event.live_lines[0].invoice if event.live_lines else None
-    due = list(events.filter(status=Event.PENDING).order_by("bill_date", "line__sequence"))
-    zero = Money(0, contract.currency)
+    due = events.filter(status=Event.PENDING).order_by("bill_date", "line__sequence")
+    due_by_today = Q(bill_date__lte=today)
     sums = {
         row["status"]: row
-        for row in BillingEvent.objects.filter(contract=contract)
-        .values("status")
-        .annotate(count=Count("pk"), total=Sum("amount"))
+        for row in events.values("status")
+        .annotate(
+            count=Count("pk"),
+            total=Sum("amount"),
+            due_count=Count("pk", filter=due_by_today),
+            due_total=Sum("amount", filter=due_by_today),
+        )
         .order_by()
     }
+    pending = sums.get(Event.PENDING, {}) if held else {}
 
-    def tally(status: str, label: str) -> ScheduleTally:
-        row = sums.get(status, {"count": 0, "total": Decimal(0)})
+    def tally(status: str, label: str, count: int | None, total: Decimal | None) -> ScheduleTally:
         return ScheduleTally(
-            status, label, row["count"], round_money(row["total"], contract.currency)
+            status, label, count or 0, round_money(total or Decimal(0), contract.currency)
         )
 
-    due_now = [event for event in due if event.bill_date <= today] if held else []
+    def of_status(status: str, label: str) -> ScheduleTally:
+        row = sums.get(status, {})
+        return tally(status, label, row.get("count"), row.get("total"))
+
     return BillingSchedule(
         billed=billed,
-        due=due[:SCHEDULE_ROWS],
-        tallies=[tally(Event.INVOICED, "Billed"), tally(Event.PENDING, "Still to bill")],
-        held=ScheduleTally(
-            "held", "Held", len(due_now), sum((event.amount for event in due_now), zero)
-        ),
+        due=list(due[:SCHEDULE_ROWS]),
+        tallies=[of_status(Event.INVOICED, "Billed"), of_status(Event.PENDING, "Still to bill")],
+        held=tally("held", "Held", pending.get("due_count"), pending.get("due_total")),
     )
 
 
