@@ -29,6 +29,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.html import format_html
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.safestring import SafeString
 from django.utils.translation import to_locale
 from django.views.decorators.http import require_POST
@@ -84,6 +85,17 @@ def _username(request: HttpRequest) -> str:
 def _contract_url(contract_id: int, anchor: str = "") -> str:
     url = reverse("admin:contracts_contract_change", args=[contract_id])
     return f"{url}#{anchor}" if anchor else url
+
+
+def _back(request: HttpRequest, contract_id: int) -> str:
+    """Where a widget's button returns: the page it was pressed on (``next``: the contract's
+    360 page), if that is on this site, else the contract page's widget."""
+    target = request.POST.get("next", "")
+    if url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return target
+    return _contract_url(contract_id, "milestones")
 
 
 def achievement_message(milestone: Milestone, billing: MilestoneBilling) -> tuple[int, SafeString]:
@@ -462,7 +474,7 @@ class MilestoneAdmin(LayoutImportExportMixin, AuditHistoryAdmin):
             self._refused(request, milestone, error)
         else:
             self._report_outcomes(request, [milestone])
-        return HttpResponseRedirect(_contract_url(milestone.line.contract_id, "milestones"))
+        return HttpResponseRedirect(_back(request, milestone.line.contract_id))
 
 
 # The schedule editor ---------------------------------------------------------------------------

@@ -14,6 +14,8 @@ from django.core.exceptions import ValidationError
 from django.db.models import Count, QuerySet
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.html import format_html
 
 from contracts import services
 from contracts.admin_modifications import ModificationInline  # also registers modifications
@@ -375,6 +377,7 @@ class ContractAdmin(LayoutImportExportMixin, NoDeleteLinksOnRelations, AuditHist
         "status",
         "billing_models",
         holds_badge,
+        "contract_360",
     ]
     list_filter = ["status", "currency", "evergreen", "billing_hold", "delivery_hold"]
     search_fields = ["number", "title", "customer__legal_name", "customer__number"]
@@ -445,6 +448,12 @@ class ContractAdmin(LayoutImportExportMixin, NoDeleteLinksOnRelations, AuditHist
     def save_related(self, request: HttpRequest, form, formsets, change: bool) -> None:
         super().save_related(request, form, formsets, change)
         services.contract_terms_announce(contract=form.instance)
+
+    @admin.display(description="360")
+    def contract_360(self, obj: Contract) -> str:
+        """Link to the contract's 360 page (``workspace.contract360``): everything on one page."""
+        url = reverse("admin:workspace_contract360", args=[obj.pk])
+        return format_html('<a href="{}" title="Contract 360">360</a>', url)
 
     @admin.display(description="End", ordering="end_date")
     def end_or_evergreen(self, obj: Contract) -> date | str:
