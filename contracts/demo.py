@@ -200,6 +200,8 @@ class DemoCustomer(NamedTuple):
     billing_hold: bool = False
     delivery_hold: bool = False
     hold_reason: str = ""
+    # "review": the customer's invoices wait as drafts on the worklist before they go out.
+    invoice_review: str = Customer.InvoiceReview.DEFAULT
 
 
 NONE = Customer.DeliveryMethod.NONE
@@ -309,6 +311,7 @@ CUSTOMERS = [
         ("10300 Campus Point Dr", "San Diego", "CA", "92121", "US"), "33-1000016",
         (("Accounts Payable", "ap.treyresearch@example.org"),),
         2,
+        invoice_review=Customer.InvoiceReview.REVIEW,
     ),
     DemoCustomer(
         "DEMO-C1017", "Fourth Coffee Roasters Ltd", "GBP", "Net 30",
@@ -789,6 +792,7 @@ def _seed_customers(terms: dict[str, PaymentTerms], tally: Counter) -> dict[str,
                 "billing_hold": c.billing_hold,
                 "delivery_hold": c.delivery_hold,
                 "hold_reason": c.hold_reason,
+                "invoice_review": c.invoice_review,
             },
             tally,
         )
