@@ -176,7 +176,13 @@ def admin_pages() -> list[tuple[str, str]]:
 def time_page(client, name: str, url: str, repeats: int) -> PageTime | None:
     # Warm-up: imports, template compilation, first-use caches. A page that redirects (the
     # seller profile's changelist goes to its one row) is timed where it lands.
-    response = client.get(url, follow=True)
+    request_log = logging.getLogger("django.request")
+    level = request_log.level
+    request_log.setLevel(logging.ERROR)  # a page closed to a superuser is said so, no traceback
+    try:
+        response = client.get(url, follow=True)
+    finally:
+        request_log.setLevel(level)
     if response.redirect_chain:
         url = response.redirect_chain[-1][0]
     if response.status_code == 403:
@@ -211,9 +217,6 @@ def benchmark(*, repeats: int, only: str) -> tuple[dict, list[PageTime]]:
     pages = admin_pages()
     if only:
         pages = [pages[0], *(page for page in pages[1:] if only in page[1])]
-    # A page closed to a superuser is skipped (and said so), not logged with a traceback. Set
-    # here: seeding configures logging again.
-    logging.getLogger("django.request").setLevel(logging.ERROR)
     log(f"timing {len(pages)} pages, {repeats} fetches each")
     timed_pages = (time_page(client, name, url, repeats) for name, url in pages)
     results = [result for result in timed_pages if result is not None]
