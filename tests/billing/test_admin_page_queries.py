@@ -1,29 +1,20 @@
 """The contract page costs the same few queries however many lines, events and milestones it has.
 
 issue #11 item 5: no N+1 on any page. Each test builds a small and a large record of the same
-shape and compares the statements their admin pages send (after a warm-up request, so caches
-such as content types are filled for both).
+shape and compares the statements their admin pages send (``tests.page_queries``).
 """
 
 from datetime import date
 
 import pytest
-from django.db import connection
-from django.test.utils import CaptureQueriesContext
 
-from billing.models import BillingEvent
+from billing.models import BillingEvent, Invoice
 from contracts.models import Contract, Milestone
 from tests.admin_urls import admin_url
 from tests.billing.conftest import usd
+from tests.page_queries import assert_same_queries
 
 pytestmark = pytest.mark.django_db
-
-
-def page_queries(client, url: str) -> int:
-    with CaptureQueriesContext(connection) as queries:
-        response = client.get(url)
-    assert response.status_code == 200
-    return len(queries)
 
 
 @pytest.fixture
@@ -54,10 +45,10 @@ def contract_of(contract_factory, contract_line_factory, activate):
 def test_contract_page_queries_do_not_grow_with_its_lines(staff_client, contract_of):
     small, large = contract_of(1), contract_of(4)
     assert BillingEvent.objects.filter(contract=large).count() > 4 * 12
-    small_url = admin_url(Contract, "change", small.pk)
-    page_queries(staff_client, small_url)  # warm-up
-    assert page_queries(staff_client, admin_url(Contract, "change", large.pk)) == page_queries(
-        staff_client, small_url
+    assert_same_queries(
+        staff_client,
+        admin_url(Contract, "change", small.pk),
+        admin_url(Contract, "change", large.pk),
     )
 
 
@@ -72,8 +63,6 @@ def test_contract_page_still_names_each_lines_product(staff_client, contract_of)
 def test_invoice_page_queries_do_not_grow_with_its_lines(staff_client, issued_invoice):
     small, large = issued_invoice("10.00"), issued_invoice(*(f"{n}0.00" for n in range(1, 9)))
     assert large.lines.count() == 8
-    small_url = admin_url(type(small), "change", small.pk)
-    page_queries(staff_client, small_url)  # warm-up
-    assert page_queries(staff_client, admin_url(type(large), "change", large.pk)) == page_queries(
-        staff_client, small_url
+    assert_same_queries(
+        staff_client, admin_url(Invoice, "change", small.pk), admin_url(Invoice, "change", large.pk)
     )

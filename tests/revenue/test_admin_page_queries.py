@@ -1,26 +1,18 @@
 """A performance obligation's page costs the same few queries however long its schedule is.
 
-issue #11 item 5 (no N+1): a small and a large obligation of the same shape, compared after a
-warm-up request.
+issue #11 item 5 (no N+1): a small and a large obligation of the same shape
+(``tests.page_queries``).
 """
 
 from datetime import date
 
 import pytest
-from django.db import connection
-from django.test.utils import CaptureQueriesContext
 
 from revenue.models import PerformanceObligation, RevenueScheduleEntry
 from tests.admin_urls import admin_url
+from tests.page_queries import assert_same_queries
 
 pytestmark = pytest.mark.django_db
-
-
-def page_queries(client, url: str) -> int:
-    with CaptureQueriesContext(connection) as queries:
-        response = client.get(url)
-    assert response.status_code == 200
-    return len(queries)
 
 
 @pytest.fixture
@@ -42,7 +34,8 @@ def test_obligation_page_queries_do_not_grow_with_its_schedule(staff_client, obl
     small, large = obligation_until(date(2026, 12, 31)), obligation_until(date(2028, 12, 31))
     entries = RevenueScheduleEntry.objects.filter
     assert entries(obligation=large).count() > entries(obligation=small).count()
-    small_url = admin_url(PerformanceObligation, "change", small.pk)
-    page_queries(staff_client, small_url)  # warm-up
-    large_url = admin_url(PerformanceObligation, "change", large.pk)
-    assert page_queries(staff_client, large_url) == page_queries(staff_client, small_url)
+    assert_same_queries(
+        staff_client,
+        admin_url(PerformanceObligation, "change", small.pk),
+        admin_url(PerformanceObligation, "change", large.pk),
+    )
