@@ -359,7 +359,8 @@ class ContractLineFormSet(BaseInlineFormSet):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        select = self.form.base_fields["product"].widget
+        product = self.form.base_fields.get("product")  # absent if the admin made it read-only
+        select = getattr(product, "widget", None)
         select = getattr(select, "widget", select)  # inside the related-object links
         if isinstance(select, LoadedProductSelect):
             select.loaded.update(
