@@ -2,11 +2,14 @@
 as in production, and timing with a statement count.
 
 Each benchmark names its own database (``<name>_<suffix>``) so that several can run side by
-side; the database ``DATABASE_URL`` names is never touched.
+side; the database ``DATABASE_URL`` names is never touched. A benchmark that also means
+something on the embedded default (``sqlite_ok``) gets a throw-away SQLite file instead when
+``DATABASE_URL`` is not PostgreSQL.
 """
 
 import os
 import sys
+import tempfile
 import time
 from urllib.parse import urlsplit
 
@@ -15,15 +18,18 @@ import django
 POSTGRES_SCHEMES = {"postgres", "postgresql", "pgsql", "psql", "postgis"}
 
 
-def configure_environment(*, benchmark: str, suffix: str, media_root: str | None = None) -> None:
-    """Refuse anything but PostgreSQL, then set up Django: eager Celery, no DEBUG, no email.
+def configure_environment(
+    *, benchmark: str, suffix: str, media_root: str | None = None, sqlite_ok: bool = False
+) -> None:
+    """Refuse anything but PostgreSQL (unless ``sqlite_ok``), then set up Django: eager Celery,
+    no DEBUG, no email.
 
     Emailing invoices as they are issued is a worker's job, measured by its own benchmark; with
     eager Celery it would run inside the bill run. ``media_root`` sends stored PDFs to a
     throw-away folder instead of the checkout's media/.
     """
     url = os.environ.get("DATABASE_URL", "")
-    if urlsplit(url).scheme not in POSTGRES_SCHEMES:
+    if urlsplit(url).scheme not in POSTGRES_SCHEMES and not sqlite_ok:
         sys.exit(
             f"bench.{benchmark} needs PostgreSQL: set DATABASE_URL, e.g. "
             f"postgres://postgres@127.0.0.1:5432/rms (a separate <name>_{suffix} database is "
@@ -42,15 +48,23 @@ def configure_environment(*, benchmark: str, suffix: str, media_root: str | None
     django.setup()
 
 
-def create_bench_database(*, benchmark: str, suffix: str) -> tuple[str, str]:
-    """Create and migrate ``<name>_<suffix>``; return the original and the bench database names."""
+def create_bench_database(
+    *, benchmark: str, suffix: str, sqlite_ok: bool = False
+) -> tuple[str, str]:
+    """Create and migrate ``<name>_<suffix>``; return the original and the bench database names.
+
+    On SQLite (``sqlite_ok``) the bench database is a file of its own in the temporary folder.
+    """
     from django.conf import settings
     from django.db import connection
 
-    if connection.vendor != "postgresql":
-        sys.exit(f"bench.{benchmark} needs PostgreSQL, not {connection.vendor}.")
     original = connection.settings_dict["NAME"]
-    bench_name = f"{original}_{suffix}"
+    if connection.vendor == "sqlite" and sqlite_ok:
+        bench_name = os.path.join(tempfile.gettempdir(), f"rms_{suffix}_{os.getpid()}.sqlite3")
+    elif connection.vendor != "postgresql":
+        sys.exit(f"bench.{benchmark} needs PostgreSQL, not {connection.vendor}.")
+    else:
+        bench_name = f"{original}_{suffix}"
     settings.DATABASES["default"]["TEST"]["NAME"] = bench_name
     connection.settings_dict["TEST"]["NAME"] = bench_name
     # Django's test-database machinery: CREATE DATABASE (dropping a leftover bench database of

@@ -37,19 +37,7 @@ from billing.shipments import shipment_check, shipment_record
 from contracts.admin import ChangeOrderInline, ContractAdmin
 from contracts.models import Contract
 from rms.admin_audit import AuditHistoryAdmin, RelatedHistory
-
-
-class ReadOnlyInline(admin.TabularInline):
-    """An inline that shows history: nothing added, changed or deleted from it."""
-
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
+from rms.admin_inlines import ReadOnlyInline
 
 
 def plain_decimal(value) -> str:

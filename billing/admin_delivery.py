@@ -8,26 +8,19 @@ from django.http import HttpRequest
 
 from billing.delivery import Trigger, invoices_queue_delivery
 from billing.models import DeliveryAttempt, Invoice
+from rms.admin_inlines import ReadOnlyInline
 
 ATTEMPT_FIELDS = ["started_at", "finished_at", "status", "trigger", "recipients", "error"]
 
 
-class DeliveryAttemptInline(admin.TabularInline):
+class DeliveryAttemptInline(ReadOnlyInline):
     """The invoice's delivery log: every attempt, newest first, with its outcome."""
 
     model = DeliveryAttempt
     fk_name = "invoice"
     fields = ATTEMPT_FIELDS
     readonly_fields = ATTEMPT_FIELDS
-    extra = 0
-    can_delete = False
     verbose_name_plural = "Delivery log"
-
-    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
 
 
 @admin.action(description="Resend selected by email (issued invoices)")

@@ -27,6 +27,7 @@ from billing.payments import payment_apply_credit, payment_check, payment_record
 from billing.receivables import aging
 from imports.admin_mixin import LayoutImportExportMixin
 from rms.admin_audit import AuditHistoryAdmin, RelatedHistory
+from rms.admin_inlines import ReadOnlyInline
 from rms.money import round_money
 
 BUCKET_LABELS = {
@@ -38,16 +39,8 @@ BUCKET_LABELS = {
 }
 
 
-class _ReadOnlyInline(admin.TabularInline):
-    extra = 0
-    can_delete = False
+class _ReadOnlyInline(ReadOnlyInline):
     max_num = 0
-
-    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
 
 
 def _errors_into_form(form: forms.Form, error: ValidationError) -> None:

@@ -9,7 +9,7 @@ from datetime import date
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin.widgets import RelatedFieldWidgetWrapper
+from django.contrib.admin.widgets import AutocompleteSelect, RelatedFieldWidgetWrapper
 from django.core.exceptions import ValidationError
 from django.db.models import Count, QuerySet
 from django.forms.models import BaseInlineFormSet
@@ -329,9 +329,49 @@ class MilestoneTemplateAdmin(admin.ModelAdmin):
         return "/".join(f"{step.percent.normalize():f}" for step in steps) or "—"
 
 
+class LoadedProductSelect(AutocompleteSelect):
+    """The product autocomplete, labelling a line's product from the line's own loaded row.
+
+    Django's autocomplete looks its selected choice up with a query per widget: one per line
+    of the contract. ``loaded`` (shared by every row's copy of the widget, which copies only
+    its attributes) holds the products the formset has loaded; anything else, such as a product
+    just picked on a form sent back with errors, is looked up as Django does.
+    """
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.loaded: dict[str, Product] = {}
+
+    def optgroups(self, name, value, attr=None):
+        selected = [str(v) for v in value if str(v) not in self.choices.field.empty_values]
+        if not selected or not all(pk in self.loaded for pk in selected):
+            return super().optgroups(name, value, attr)
+        groups = super().optgroups(name, [], attr)  # the empty choice, when there is one
+        options = groups[0][1]
+        for pk in selected:
+            label = self.choices.field.label_from_instance(self.loaded[pk])
+            options.append(self.create_option(name, pk, label, True, len(options)))
+        return groups
+
+
+class ContractLineFormSet(BaseInlineFormSet):
+    """A contract's lines, loaded with their products for the product autocomplete."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        product = self.form.base_fields.get("product")  # absent if the admin made it read-only
+        select = getattr(product, "widget", None)
+        select = getattr(select, "widget", select)  # inside the related-object links
+        if isinstance(select, LoadedProductSelect):
+            select.loaded.update(
+                {str(line.product_id): line.product for line in self.get_queryset()}
+            )
+
+
 class ContractLineInline(NoDeleteLinksOnRelations, admin.StackedInline):
     model = ContractLine
     form = ContractLineForm
+    formset = ContractLineFormSet
     extra = 0
     autocomplete_fields = ["product"]
     fieldsets = [
@@ -357,6 +397,17 @@ class ContractLineInline(NoDeleteLinksOnRelations, admin.StackedInline):
         ("One-time terms", {"fields": ["one_time_trigger"], "classes": ["terms-one_time"]}),
         ("Revenue", {"fields": [("ssp_override", "revenue_policy_override")]}),
     ]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        # Each line's heading names its contract and product (``ContractLine.__str__``).
+        return super().get_queryset(request).select_related("contract", "product")
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "product":
+            kwargs["widget"] = LoadedProductSelect(
+                db_field, self.admin_site, using=kwargs.get("using")
+            )
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 
 @admin.register(Contract)

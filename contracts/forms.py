@@ -30,7 +30,35 @@ def amount_for_display(money: Money | None) -> Decimal | None:
     return rounded.amount if rounded == money else money.amount
 
 
-class AmountsInContractCurrencyForm(forms.ModelForm):
+def amount_field(model_field) -> forms.DecimalField:
+    """The plain amount box that stands for a money field."""
+    return forms.DecimalField(
+        label=model_field.verbose_name[:1].upper() + model_field.verbose_name[1:],
+        max_digits=model_field.max_digits,
+        decimal_places=model_field.decimal_places,
+        min_value=0,
+        required=not model_field.blank,
+        help_text=model_field.help_text,
+    )
+
+
+class AmountsFormMetaclass(forms.models.ModelFormMetaclass):
+    """Put the amount boxes in the form class's fields, once per class.
+
+    Every form copies its class's fields; a money field copied per form (per row of a contract's
+    lines, with its list of every currency) was most of the contract page's time.
+    """
+
+    def __new__(mcs, name, bases, attrs):
+        new_class = super().__new__(mcs, name, bases, attrs)
+        model = new_class._meta.model
+        if model is not None:
+            for field_name in new_class.money_fields:
+                new_class.base_fields[field_name] = amount_field(model._meta.get_field(field_name))
+        return new_class
+
+
+class AmountsInContractCurrencyForm(forms.ModelForm, metaclass=AmountsFormMetaclass):
     """Enter the ``money_fields`` as plain amounts; ``amounts_currency()`` supplies the currency."""
 
     money_fields: tuple[str, ...] = ()
@@ -38,15 +66,6 @@ class AmountsInContractCurrencyForm(forms.ModelForm):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         for name in self.money_fields:
-            model_field = self._meta.model._meta.get_field(name)
-            self.fields[name] = forms.DecimalField(
-                label=model_field.verbose_name[:1].upper() + model_field.verbose_name[1:],
-                max_digits=model_field.max_digits,
-                decimal_places=model_field.decimal_places,
-                min_value=0,
-                required=not model_field.blank,
-                help_text=model_field.help_text,
-            )
             self.initial[name] = amount_for_display(getattr(self.instance, name))
 
     def amounts_currency(self) -> str | None:

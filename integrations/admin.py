@@ -73,6 +73,13 @@ class ApiTokenAdmin(admin.ModelAdmin):
             return [*self.readonly_fields, "user"]
         return self.readonly_fields
 
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        if db_field.name == "scopes":
+            # A permission's name includes its content type's: one query per choice otherwise
+            # (as Django's own GroupAdmin does).
+            kwargs["queryset"] = db_field.remote_field.model.objects.select_related("content_type")
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
+
     def save_model(self, request, obj: ApiToken, form, change) -> None:
         if change:
             super().save_model(request, obj, form, change)

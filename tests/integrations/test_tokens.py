@@ -4,6 +4,9 @@ from datetime import timedelta
 
 import pytest
 from django.contrib.auth.models import Permission
+from django.contrib.contenttypes.models import ContentType
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -158,3 +161,21 @@ def test_the_token_list_filters_by_state(staff_client, integration_user):
         return [token.name for token in response.context["cl"].result_list]
 
     assert (listed("active"), listed("revoked"), listed("expired")) == (["live"], ["gone"], ["old"])
+
+
+@pytest.mark.django_db
+def test_the_new_token_page_costs_the_same_queries_for_more_permissions(staff_client):
+    """The scopes picker lists every permission with its content type: not a query each."""
+
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert staff_client.get(admin_url(ApiToken, "add")).status_code == 200
+        return len(captured)
+
+    queries()  # warm-up
+    before = queries()
+    thing = ContentType.objects.create(app_label="elsewhere", model="thing")
+    Permission.objects.bulk_create(
+        Permission(content_type=thing, codename=f"do_{n}", name=f"Can do {n}") for n in range(20)
+    )
+    assert queries() == before
