@@ -69,13 +69,18 @@ def _attributes(model: type[models.Model]) -> tuple[list[models.Field], Callable
     return fields, read, amounts
 
 
-def bulk_insert(model: type[models.Model], objs: Sequence[models.Model]) -> None:
-    """Insert ``objs`` (new, unsaved) and give each its primary key, as ``bulk_create`` does."""
+def bulk_insert(model: type[models.Model], objs: Sequence[Any]) -> None:
+    """Insert ``objs`` (new, unsaved) and give each its primary key, as ``bulk_create`` does.
+
+    ``objs`` are instances of ``model`` or objects with the same attributes (an import's
+    drafts, ``imports.objects.Draft``): a field's ``attname`` holds its value, a money field's
+    a ``Money``.
+    """
     if not objs:
         return
     connection = connections[router.db_for_write(model)]
     if connection.vendor != "postgresql":
-        model.objects.bulk_create(objs)
+        _bulk_create(model, objs)
         return
     meta = model._meta
     quote = connection.ops.quote_name
@@ -99,5 +104,20 @@ def bulk_insert(model: type[models.Model], objs: Sequence[models.Model]) -> None
                 copy.write_row(values)
     for pk, obj in zip(ids, objs, strict=True):
         obj.pk = pk
-        obj._state.adding = False
-        obj._state.db = connection.alias
+        if isinstance(obj, models.Model):
+            obj._state.adding = False
+            obj._state.db = connection.alias
+
+
+def _bulk_create(model: type[models.Model], objs: Sequence[Any]) -> None:
+    """``bulk_create`` (the other databases), building instances of what are not."""
+    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+    instances = [
+        obj
+        if isinstance(obj, models.Model)
+        else model(**{f.attname: getattr(obj, f.attname) for f in fields})
+        for obj in objs
+    ]
+    model.objects.bulk_create(instances)
+    for obj, instance in zip(objs, instances, strict=True):
+        obj.pk = instance.pk
