@@ -6,6 +6,7 @@ one (an empty ``status`` never turns an active contract back into a draft). A co
 does not have leaves the field alone.
 """
 
+import functools
 from collections.abc import Iterable
 from datetime import date
 from decimal import Decimal
@@ -119,7 +120,9 @@ class Draft:
     def new(cls) -> Self:
         """A row not stored yet, holding every field's default as a new instance does."""
         draft = cls()
-        for field in cls.model._meta.concrete_fields:
+        constant, called = _defaults(cls.model)
+        draft.__dict__.update(constant)
+        for field in called:
             setattr(draft, field.attname, field.get_default())
         return draft
 
@@ -167,10 +170,10 @@ class Draft:
             field = self.model._meta.get_field(name)
             setattr(self, get_currency_field_name(name, field), value.currency.code)
 
-    def relate(self, name: str, obj: models.Model) -> None:
+    def relate(self, name: str, obj: "models.Model | Draft | None") -> None:
         """Point relation ``name`` at ``obj`` (its id, and the object for the rules)."""
         setattr(self, name, obj)
-        setattr(self, self.model._meta.get_field(name).attname, obj.pk)
+        setattr(self, self.model._meta.get_field(name).attname, None if obj is None else obj.pk)
 
     def snapshot(self) -> dict[str, Any]:
         """The values ``snapshot`` compares, for ``changed_fields``."""
@@ -187,6 +190,15 @@ class Draft:
         )
         obj._state.adding = False
         return obj
+
+
+@functools.cache
+def _defaults(model: type[models.Model]) -> tuple[dict[str, Any], list[models.Field]]:
+    """The fields' defaults that are constants, by ``attname``, and the fields whose default
+    is computed for each new row (a callable)."""
+    fields = model._meta.concrete_fields
+    called = [f for f in fields if f.has_default() and callable(f.default)]
+    return {f.attname: f.get_default() for f in fields if f not in called}, called
 
 
 def _money_fields(model: type[models.Model]) -> list[models.Field]:

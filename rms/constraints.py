@@ -91,6 +91,15 @@ def _compile_leaf(model: type[models.Model], lookup: str, expected: Any) -> Test
     if compare is None:
         raise _Unreadable(lookup)
     other = _operand(model, expected)
+    if not isinstance(expected, F) and _plain(expected) is not None:
+        constant = _plain(expected)
+
+        # Most conditions compare with a constant (``quantity > 0``): one call less a row.
+        def compared_with_constant(row: models.Model) -> bool | None:
+            actual = _plain(getattr(row, name))
+            return None if actual is None else compare(actual, constant)
+
+        return compared_with_constant
 
     def compared(row: models.Model) -> bool | None:
         actual, wanted = _plain(getattr(row, name)), other(row)

@@ -18,10 +18,13 @@ from billing.models import BillingEvent
 from contracts.imports.contracts import (
     COLUMN_OF_CONTRACT,
     COLUMN_OF_LINE,
+    CONTRACT_FIELDS,
+    CONTRACT_MONEY,
     LINE_FIELDS,
     LINE_MONEY,
     PARSED_CONTRACT_FIELDS,
     PARSED_LINE_FIELDS,
+    ContractDraft,
     ContractsLayout,
     LineDraft,
 )
@@ -413,6 +416,44 @@ def test_a_line_draft_is_refused_and_filled_exactly_as_its_model_instance(
     expected = row_errors(instance, exclude=exclude, unique=False, parsed=PARSED_LINE_FIELDS)
     assert draft_errors(draft, exclude=exclude, parsed=PARSED_LINE_FIELDS) == expected
     fields = ContractLine._meta.concrete_fields
+    assert {f.attname: getattr(draft, f.attname) for f in fields} == {
+        f.attname: getattr(instance, f.attname) for f in fields
+    }
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    cells=st.fixed_dictionaries(
+        {
+            "title": maybe(["Platform"]),
+            "status": maybe(Contract.Status.values),
+            "signed_date": DAYS,
+            "start_date": st.just(date(2026, 1, 1)),
+            "end_date": DAYS,
+            "evergreen": maybe([True, False]),
+            "not_to_exceed": AMOUNTS,
+            "cost_budget": AMOUNTS,
+            "milestone_approval": maybe([True, False]),
+            "milestones_in_order": maybe([True, False]),
+        }
+    ),
+    currency=st.sampled_from(["USD", "EUR"]),
+)
+def test_a_contract_draft_is_refused_and_filled_exactly_as_its_model_instance(cells, currency):
+    """As for lines: a contract is checked as a draft with ``Contract``'s own rules."""
+    instance = Contract(number="K-1", currency=currency)
+    draft = ContractDraft.new()
+    draft.number, draft.currency = "K-1", currency
+    for column, name in CONTRACT_FIELDS.items():
+        assign(instance, name, cells[column], new=True)
+        draft.set(name, cells[column], new=True)
+    for column, name in CONTRACT_MONEY.items():
+        setattr(instance, name, money(cells[column], currency))
+        draft.set_money(name, money(cells[column], currency))
+    exclude = {"customer", "finance_owner", "project_manager"}
+    expected = row_errors(instance, exclude=exclude, unique=False, parsed=PARSED_CONTRACT_FIELDS)
+    assert draft_errors(draft, exclude=exclude, parsed=PARSED_CONTRACT_FIELDS) == expected
+    fields = Contract._meta.concrete_fields
     assert {f.attname: getattr(draft, f.attname) for f in fields} == {
         f.attname: getattr(instance, f.attname) for f in fields
     }
