@@ -6,12 +6,13 @@ constraints are evaluated in Python (``rms.constraints``), so checking a row cos
 database still enforces them on save.
 """
 
+import functools
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import router
-from django.db.models import Model, UniqueConstraint
+from django.db.models import Field, Model, UniqueConstraint
 
 from rms.constraints import check_constraint_errors
 
@@ -85,12 +86,9 @@ def draft_errors(
     ``parsed``), the model's ``clean()`` (which the draft borrows), then the check constraints.
     """
     exclude = set(exclude)
-    skipped = exclude | set(parsed)
     errors: dict = {}
     field_errors = {}
-    for field in draft.model._meta.fields:
-        if field.name in skipped or field.generated:
-            continue
+    for field in _cleaned_fields(draft.model, frozenset(exclude | set(parsed))):
         raw = getattr(draft, field.attname)
         if field.blank and raw in field.empty_values:
             continue
@@ -110,6 +108,12 @@ def draft_errors(
     using = router.db_for_write(draft.model)
     _add_constraint_errors(draft, draft.model, found, exclude=exclude, using=using)
     return found
+
+
+@functools.cache
+def _cleaned_fields(model: type[Model], skipped: frozenset[str]) -> list[Field]:
+    """The fields ``clean_fields(exclude=skipped)`` cleans, in its order."""
+    return [f for f in model._meta.fields if f.name not in skipped and not f.generated]
 
 
 def _add_constraint_errors(
