@@ -54,10 +54,6 @@ def changed_fields(row: models.Model, before: dict[str, Any]) -> list[str]:
 KEEP = object()
 
 
-def _meta(row: "models.Model | Draft") -> Any:
-    return row.model._meta if isinstance(row, Draft) else row._meta
-
-
 def assign(row: models.Model, name: str, value: Any, *, new: bool) -> None:
     """Set field ``name`` from a cell's value, following the module's rule for empty cells."""
     value = cell_value(row._meta.get_field(name), value, new=new)
@@ -77,6 +73,10 @@ def cell_value(field: models.Field, value: Any, *, new: bool) -> Any:
             return field.get_default()
         return KEEP
     return value
+
+
+def _meta(row: "models.Model | Draft") -> Any:
+    return row.model._meta if isinstance(row, Draft) else row._meta
 
 
 def money(amount: Decimal | None, currency: str) -> Money | None:
@@ -201,6 +201,7 @@ def _defaults(model: type[models.Model]) -> tuple[dict[str, Any], list[models.Fi
     return {f.attname: f.get_default() for f in fields if f not in called}, called
 
 
+@functools.cache
 def _money_fields(model: type[models.Model]) -> list[models.Field]:
     return [f for f in model._meta.concrete_fields if isinstance(f, MoneyField)]
 
