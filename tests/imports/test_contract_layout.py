@@ -375,6 +375,26 @@ LINE_CELLS = st.fixed_dictionaries(
 )
 
 
+def fill_both(instance, draft, cells, *, fields, money_fields, currency):
+    """Set the same cells on a model instance (as the import used to) and on a draft."""
+    for column, name in fields.items():
+        assign(instance, name, cells[column], new=True)
+        draft.set(name, cells[column], new=True)
+    for column, name in money_fields.items():
+        setattr(instance, name, money(cells[column], currency))
+        draft.set_money(name, money(cells[column], currency))
+
+
+def assert_checked_alike(instance, draft, *, exclude, parsed):
+    """The draft gets the instance's refusals, field by field, and would write its values."""
+    expected = row_errors(instance, exclude=exclude, unique=False, parsed=parsed)
+    assert draft_errors(draft, exclude=exclude, parsed=parsed) == expected
+    fields = type(instance)._meta.concrete_fields
+    assert {f.attname: getattr(draft, f.attname) for f in fields} == {
+        f.attname: getattr(instance, f.attname) for f in fields
+    }
+
+
 @settings(max_examples=300, deadline=None)
 @given(
     cells=LINE_CELLS,
@@ -402,23 +422,16 @@ def test_a_line_draft_is_refused_and_filled_exactly_as_its_model_instance(
     draft.sequence = 1
     draft.relate("contract", contract)
     draft.relate("product", product)
-    for column, name in LINE_FIELDS.items():
-        assign(instance, name, cells[column], new=True)
-        draft.set(name, cells[column], new=True)
-    for column, name in LINE_MONEY.items():
-        setattr(instance, name, money(cells[column], currency))
-        draft.set_money(name, money(cells[column], currency))
+    fill_both(
+        instance, draft, cells, fields=LINE_FIELDS, money_fields=LINE_MONEY, currency=currency
+    )
     for line in (instance, draft):
         line.billing_model = line.billing_model or default_model
         line.service_start = line.service_start or contract.start_date
         line.subscription_key = line.subscription_key or None
-    exclude = {"contract", "product"}
-    expected = row_errors(instance, exclude=exclude, unique=False, parsed=PARSED_LINE_FIELDS)
-    assert draft_errors(draft, exclude=exclude, parsed=PARSED_LINE_FIELDS) == expected
-    fields = ContractLine._meta.concrete_fields
-    assert {f.attname: getattr(draft, f.attname) for f in fields} == {
-        f.attname: getattr(instance, f.attname) for f in fields
-    }
+    assert_checked_alike(
+        instance, draft, exclude={"contract", "product"}, parsed=PARSED_LINE_FIELDS
+    )
 
 
 @settings(max_examples=200, deadline=None)
@@ -444,16 +457,17 @@ def test_a_contract_draft_is_refused_and_filled_exactly_as_its_model_instance(ce
     instance = Contract(number="K-1", currency=currency)
     draft = ContractDraft.new()
     draft.number, draft.currency = "K-1", currency
-    for column, name in CONTRACT_FIELDS.items():
-        assign(instance, name, cells[column], new=True)
-        draft.set(name, cells[column], new=True)
-    for column, name in CONTRACT_MONEY.items():
-        setattr(instance, name, money(cells[column], currency))
-        draft.set_money(name, money(cells[column], currency))
-    exclude = {"customer", "finance_owner", "project_manager"}
-    expected = row_errors(instance, exclude=exclude, unique=False, parsed=PARSED_CONTRACT_FIELDS)
-    assert draft_errors(draft, exclude=exclude, parsed=PARSED_CONTRACT_FIELDS) == expected
-    fields = Contract._meta.concrete_fields
-    assert {f.attname: getattr(draft, f.attname) for f in fields} == {
-        f.attname: getattr(instance, f.attname) for f in fields
-    }
+    fill_both(
+        instance,
+        draft,
+        cells,
+        fields=CONTRACT_FIELDS,
+        money_fields=CONTRACT_MONEY,
+        currency=currency,
+    )
+    assert_checked_alike(
+        instance,
+        draft,
+        exclude={"customer", "finance_owner", "project_manager"},
+        parsed=PARSED_CONTRACT_FIELDS,
+    )
