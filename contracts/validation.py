@@ -6,13 +6,18 @@ constraints are evaluated in Python (``rms.constraints``), so checking a row cos
 database still enforces them on save.
 """
 
+import functools
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import router
-from django.db.models import Model, UniqueConstraint
+from django.db.models import Field, Model, UniqueConstraint
 
 from rms.constraints import check_constraint_errors
+
+if TYPE_CHECKING:
+    from imports.objects import Draft
 
 Errors = dict[str, list[str]]
 
@@ -58,11 +63,7 @@ def row_errors(
     except ValidationError as error:
         errors = {field: list(messages) for field, messages in error.message_dict.items()}
     using = router.db_for_write(type(row), instance=row)
-    found = check_constraint_errors(
-        row, exclude=exclude | set(errors), using=using, field_of=CONSTRAINT_FIELDS
-    )
-    for field, messages in found.items():
-        errors.setdefault(field, []).extend(messages)
+    _add_constraint_errors(row, type(row), errors, exclude=exclude, using=using)
     if unique:
         for model, constraints in row.get_constraints():
             for constraint in constraints:
@@ -74,6 +75,56 @@ def row_errors(
                     field = CONSTRAINT_FIELDS.get(constraint.name, NON_FIELD_ERRORS)
                     errors.setdefault(field, []).extend(error.messages)
     return errors
+
+
+def draft_errors(
+    draft: "Draft", *, exclude: Iterable[str] = (), parsed: Iterable[str] = ()
+) -> Errors:
+    """Return what ``row_errors(..., unique=False)`` refuses in the instance ``draft`` stands for.
+
+    The same steps on the draft's attributes: ``clean_fields`` (less ``exclude`` and
+    ``parsed``), the model's ``clean()`` (which the draft borrows), then the check constraints.
+    """
+    exclude = set(exclude)
+    errors: dict = {}
+    field_errors = {}
+    for field in _cleaned_fields(draft.model, frozenset(exclude | set(parsed))):
+        raw = getattr(draft, field.attname)
+        if field.blank and raw in field.empty_values:
+            continue
+        try:
+            setattr(draft, field.attname, field.clean(raw, None))
+        except ValidationError as error:
+            field_errors[field.name] = error.error_list
+    if field_errors:
+        errors = ValidationError(field_errors).update_error_dict(errors)
+    try:
+        draft.clean()
+    except ValidationError as error:
+        errors = error.update_error_dict(errors)
+    found: Errors = {}
+    if errors:
+        found = {f: list(messages) for f, messages in ValidationError(errors).message_dict.items()}
+    using = router.db_for_write(draft.model)
+    _add_constraint_errors(draft, draft.model, found, exclude=exclude, using=using)
+    return found
+
+
+@functools.cache
+def _cleaned_fields(model: type[Model], skipped: frozenset[str]) -> list[Field]:
+    """The fields ``clean_fields(exclude=skipped)`` cleans, in its order."""
+    return [f for f in model._meta.fields if f.name not in skipped and not f.generated]
+
+
+def _add_constraint_errors(
+    row: "Model | Draft", model: type[Model], errors: Errors, *, exclude: set[str], using: str
+) -> None:
+    """Add the check constraints ``row`` breaks, skipping those on a field already refused."""
+    found = check_constraint_errors(
+        row, model=model, exclude=exclude | set(errors), using=using, field_of=CONSTRAINT_FIELDS
+    )
+    for field, messages in found.items():
+        errors.setdefault(field, []).extend(messages)
 
 
 def nested(prefix: str, errors: Errors) -> Errors:

@@ -248,19 +248,23 @@ def _is_number(cell: str) -> bool:
 
 def _parse(layout: Layout, source: CsvRow) -> Row:
     row = Row(source=source, values={})
-    if "__extra__" in source.cells:
-        row.refuse("", f"has {source.cells['__extra__']}; remove the extra cells.")
+    cells, values = source.cells, row.values
+    if "__extra__" in cells:
+        row.refuse("", f"has {cells['__extra__']}; remove the extra cells.")
     for column in layout.columns:
-        if column.name not in source.cells:
+        text = cells.get(column.name)
+        if text is None:
             continue
-        text = unescape_formula(source.cells[column.name].strip())
+        text = text.strip()
+        if text[:1] == "'":
+            text = unescape_formula(text)
         if not text:
             if column.required:
                 row.refuse(column.name, "is empty; it is required.")
-            row.values[column.name] = None
+            values[column.name] = None
             continue
         try:
-            row.values[column.name] = column.parse(text)
+            values[column.name] = column.parse(text)
         except CellError as error:
             row.refuse(column.name, str(error))
     return row

@@ -9,10 +9,13 @@ here the same way; a field of any type this module does not know goes through Dj
 preparation, so nothing is written differently, only faster.
 """
 
+import functools
+import operator
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from django.db import connections, models, router
+from djmoney.models.fields import MoneyField
 from djmoney.money import Money
 
 # Field types whose Python values psycopg writes exactly as Django would prepare them.
@@ -38,33 +41,83 @@ def _converter(field: models.Field, connection) -> Callable[[models.Model], Any]
     return lambda obj: field.get_db_prep_save(field.pre_save(obj, True), connection)
 
 
-def bulk_insert(model: type[models.Model], objs: Sequence[models.Model]) -> None:
-    """Insert ``objs`` (new, unsaved) and give each its primary key, as ``bulk_create`` does."""
+@functools.cache
+def _attributes(model: type[models.Model]) -> tuple[list[models.Field], Callable, list[int]]:
+    """Return the fields whose value is their attribute as it stands, a getter of them all at
+    once (a tuple), and the positions among them of money fields (written as their amount).
+
+    One ``attrgetter`` call per row: reading the fields one ``pre_save`` at a time cost a fifth
+    of an import. A date stamped on save (``auto_now``, ``auto_now_add``) is left to its
+    ``pre_save``, as is every field of a type psycopg does not write as Django would.
+    """
+    fields = [
+        f
+        for f in model._meta.concrete_fields
+        if isinstance(f, PLAIN_FIELDS)
+        and not f.primary_key
+        and not getattr(f, "auto_now", False)
+        and not getattr(f, "auto_now_add", False)
+    ]
+    names = [f.attname for f in fields]
+    # ``attrgetter`` of several names returns a tuple, of one the bare value.
+    read = (
+        operator.attrgetter(*names)
+        if len(names) > 1
+        else lambda obj: tuple(getattr(obj, name) for name in names)
+    )
+    amounts = [i for i, f in enumerate(fields) if isinstance(f, MoneyField)]
+    return fields, read, amounts
+
+
+def bulk_insert(model: type[models.Model], objs: Sequence[Any]) -> None:
+    """Insert ``objs`` (new, unsaved) and give each its primary key, as ``bulk_create`` does.
+
+    ``objs`` are instances of ``model`` or objects with the same attributes (an import's
+    drafts, ``imports.objects.Draft``): a field's ``attname`` holds its value, a money field's
+    a ``Money``.
+    """
     if not objs:
         return
     connection = connections[router.db_for_write(model)]
     if connection.vendor != "postgresql":
-        model.objects.bulk_create(objs)
+        _bulk_create(model, objs)
         return
     meta = model._meta
     quote = connection.ops.quote_name
-    fields = meta.concrete_fields
-    converters = [_converter(field, connection) for field in fields if not field.primary_key]
+    direct, read, amounts = _attributes(model)
+    others = [f for f in meta.concrete_fields if not f.primary_key and f not in direct]
+    converters = [_converter(field, connection) for field in others]
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
             [meta.db_table, meta.pk.column, len(objs)],
         )
         ids = [row[0] for row in cursor.fetchall()]
-        columns = ", ".join(
-            quote(f.column) for f in (meta.pk, *[f for f in fields if not f.primary_key])
-        )
+        columns = ", ".join(quote(f.column) for f in (meta.pk, *direct, *others))
         # psycopg's own cursor, wrapped so its errors arrive as Django's (IntegrityError...).
         copying = cursor.cursor.copy(f"COPY {quote(meta.db_table)} ({columns}) FROM STDIN")
         with connection.wrap_database_errors, copying as copy:
             for pk, obj in zip(ids, objs, strict=True):
-                copy.write_row([pk, *(convert(obj) for convert in converters)])
+                values = [pk, *read(obj), *(convert(obj) for convert in converters)]
+                for i in amounts:
+                    values[i + 1] = _plain(values[i + 1])
+                copy.write_row(values)
     for pk, obj in zip(ids, objs, strict=True):
         obj.pk = pk
-        obj._state.adding = False
-        obj._state.db = connection.alias
+        if isinstance(obj, models.Model):
+            obj._state.adding = False
+            obj._state.db = connection.alias
+
+
+def _bulk_create(model: type[models.Model], objs: Sequence[Any]) -> None:
+    """``bulk_create`` (the other databases), building instances of what are not."""
+    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+    instances = [
+        obj
+        if isinstance(obj, models.Model)
+        else model(**{f.attname: getattr(obj, f.attname) for f in fields})
+        for obj in objs
+    ]
+    model.objects.bulk_create(instances)
+    for obj, instance in zip(objs, instances, strict=True):
+        obj.pk = instance.pk

@@ -91,6 +91,15 @@ def _compile_leaf(model: type[models.Model], lookup: str, expected: Any) -> Test
     if compare is None:
         raise _Unreadable(lookup)
     other = _operand(model, expected)
+    if not isinstance(expected, F) and _plain(expected) is not None:
+        constant = _plain(expected)
+
+        # Most conditions compare with a constant (``quantity > 0``): one call less a row.
+        def compared_with_constant(row: models.Model) -> bool | None:
+            actual = _plain(getattr(row, name))
+            return None if actual is None else compare(actual, constant)
+
+        return compared_with_constant
 
     def compared(row: models.Model) -> bool | None:
         actual, wanted = _plain(getattr(row, name)), other(row)
@@ -157,20 +166,29 @@ def _checks(
 
 
 def check_constraint_errors(
-    row: models.Model, *, exclude: set[str], using: str, field_of: dict[str, str]
+    row: Any,
+    *,
+    exclude: set[str],
+    using: str,
+    field_of: dict[str, str],
+    model: type[models.Model] | None = None,
 ) -> dict[str, list[str]]:
     """Return the check constraints ``row`` breaks, by the field each names.
 
     ``field_of`` maps a constraint's name to the field its refusal is shown against; others are
     shown against the whole row. Constraints involving an ``exclude``d field are skipped, as
-    Django's ``validate`` skips them.
+    Django's ``validate`` skips them. ``row`` is an instance of ``model`` (by default its own
+    class) or an object with its fields as attributes (an import's draft), whose constraints
+    must then all be ones this module reads.
     """
     errors: dict[str, list[str]] = {}
-    for constraint, test, fields in _checks(type(row)):
+    for constraint, test, fields in _checks(model or type(row)):
         if fields & exclude:
             continue
         if test is not None:
             passed = test(row) is not False
+        elif not isinstance(row, models.Model):
+            raise TypeError(f"{constraint.name} needs the database: check a model instance.")
         else:
             passed = _database_says_valid(constraint, row, exclude=exclude, using=using)
         if not passed:

@@ -4,9 +4,11 @@ A contract is found by ``contract_number`` and a line by the contract and ``line
 rows update what they find and create what they do not, and lines of a stored contract that the
 file does not mention stay as they are. The contract's columns must agree on every row of the
 contract. Every row is checked as the admin's forms check a contract and its lines (field
-rules, ``clean()``, check constraints; ``contracts.validation``), with the customer, products
-and users looked up once per chunk. After the import commits, billing and revenue follow the
-new terms of each contract touched, in chunked background tasks.
+rules, ``clean()``, check constraints; ``contracts.validation``), on drafts rather than model
+instances (``ContractDraft``, ``LineDraft``: the models' own rules, a third less CPU), with
+the customer, products, users and stored rows looked up once per chunk. After the import
+commits, billing and revenue follow the new terms of each contract touched, in chunked
+background tasks.
 """
 
 from collections import defaultdict
@@ -27,10 +29,10 @@ from contracts.models import (
     Product,
     RevenuePolicy,
 )
-from contracts.validation import row_errors
+from contracts.validation import draft_errors
 from imports import cells
 from imports.engine import Column, Layout, Row, Status
-from imports.objects import Changes, assign, by, cell, changed_fields, money, snapshot
+from imports.objects import Changes, Draft, by, cell, changed_fields, money, snapshot
 from rms.money import CURRENCY_CODES
 
 # Columns read into a field of the same meaning: column -> field.
@@ -85,8 +87,29 @@ COLUMN_OF_LINE = {
 # choices, range), so full_clean need not check them again one by one.
 PARSED_CONTRACT_FIELDS = {"number", "currency", *CONTRACT_FIELDS.values(), *CONTRACT_MONEY.values()}
 PARSED_LINE_FIELDS = {"sequence", *LINE_FIELDS.values(), *LINE_MONEY.values()}
+CONTRACT_ATTNAMES = [f.attname for f in Contract._meta.concrete_fields]
+LINE_ATTNAMES = [f.attname for f in ContractLine._meta.concrete_fields]
 # Background work after an import: contracts per task that re-derives schedules and revenue.
 FOLLOW_UP_CHUNK = 200
+
+
+class ContractDraft(Draft):
+    """A contract as a draft, checked by ``Contract``'s own rules (see ``LineDraft``)."""
+
+    model = Contract
+    clean = Contract.clean
+
+
+class LineDraft(Draft):
+    """A contract line as a draft (``imports.objects.Draft``), checked by ``ContractLine``'s own
+    rules: a file's lines are most of its rows, and a model instance each cost half the time."""
+
+    model = ContractLine
+    clean = ContractLine.clean
+    _currency_errors = ContractLine._currency_errors
+    _term_errors = ContractLine._term_errors
+    _milestone_value_errors = ContractLine._milestone_value_errors
+    extended_amount = ContractLine.extended_amount
 
 
 def _users(usernames: set[str]) -> dict[str, models.Model]:
@@ -219,12 +242,14 @@ class ContractsLayout(Layout):
                 )
         return False
 
-    def _contract(self, row: Row, found: "_Lookups", changes: Changes) -> Contract | None:
+    def _contract(self, row: Row, found: "_Lookups", changes: Changes) -> ContractDraft | None:
         """Build or update the row's contract; refuse the row and return None if it is bad."""
         number = row.values["contract_number"]
         contract = found.contracts.get(number)
         new = contract is None
-        contract = contract or Contract(number=number)
+        if new:
+            contract = ContractDraft.new()
+            contract.number = number
         before = snapshot(contract)
         customer = found.customers.get(row.values["customer_number"])
         if customer is None:
@@ -233,27 +258,26 @@ class ContractsLayout(Layout):
                 f"no customer has account number {row.values['customer_number']}.",
             )
             return None
-        contract.customer = customer
+        contract.relate("customer", customer)
         currency = row.values.get("currency") if row.present("currency") else None
         if currency or new:
             contract.currency = currency or contract.currency or customer.currency
         for column, name in CONTRACT_FIELDS.items():
             if row.present(column):
-                assign(contract, name, row.values[column], new=new)
+                contract.set(name, row.values[column], new=new)
         for column, name in CONTRACT_MONEY.items():
             if row.present(column):
-                setattr(contract, name, money(row.values[column], contract.currency))
+                contract.set_money(name, money(row.values[column], contract.currency))
         for column, name in CONTRACT_USERS.items():
             if row.present(column):
                 username = row.values[column]
                 user = found.users.get(username) if username else None
                 if username and user is None:
                     row.refuse(column, f"no user has the username {username}.")
-                setattr(contract, name, user)
-        errors = row_errors(
+                contract.relate(name, user)
+        errors = draft_errors(
             contract,
             exclude={"customer", "finance_owner", "project_manager"},
-            unique=False,
             parsed=PARSED_CONTRACT_FIELDS,
         )
         row.refuse_all(errors, COLUMN_OF_CONTRACT)
@@ -262,33 +286,35 @@ class ContractsLayout(Layout):
         changes.add(contract, row, new=new, changed=changed_fields(contract, before))
         return contract
 
-    def _line(self, row: Row, contract: Contract, found: "_Lookups", changes: Changes) -> None:
+    def _line(self, row: Row, contract: ContractDraft, found: "_Lookups", changes: Changes) -> None:
         sequence = row.values["line_sequence"]
-        line = found.lines.get((contract.pk, sequence)) if contract.pk else None
-        new = line is None
-        line = line or ContractLine(sequence=sequence)
+        stored = found.lines.get((contract.pk, sequence)) if contract.pk else None
+        new = stored is None
+        if new:
+            line = LineDraft.new()
+            line.sequence = sequence
+        else:
+            line = stored.copy()
         before = snapshot(line)
-        line.contract = contract
+        line.relate("contract", contract)
         product = found.products.get(row.values["sku"])
         if product is None:
             row.refuse("sku", f"no product has the SKU {row.values['sku']}.")
             return
-        line.product = product
+        line.relate("product", product)
         for column, name in LINE_FIELDS.items():
             if row.present(column):
-                assign(line, name, row.values[column], new=new)
+                line.set(name, row.values[column], new=new)
         for column, name in LINE_MONEY.items():
             if row.present(column):
-                setattr(line, name, money(row.values[column], contract.currency))
+                line.set_money(name, money(row.values[column], contract.currency))
         if not line.billing_model:
             line.billing_model = product.default_billing_model
         if new:
             line.service_start = line.service_start or contract.start_date
         self._check_subscription_key(row, line, contract, found)
         row.refuse_all(
-            row_errors(
-                line, exclude={"contract", "product"}, unique=False, parsed=PARSED_LINE_FIELDS
-            ),
+            draft_errors(line, exclude={"contract", "product"}, parsed=PARSED_LINE_FIELDS),
             COLUMN_OF_LINE,
         )
         if not row.errors:
@@ -370,15 +396,21 @@ class _Lookups:
         self.products = by(Product.objects.filter(sku__in={r.values["sku"] for r in rows}), "sku")
         usernames = {r.values.get(c) for r in rows for c in CONTRACT_USERS} - {None}
         self.users = _users(usernames) if usernames else {}
-        self.contracts = by(Contract.objects.filter(number__in=groups), "number")
+        self.contracts = {
+            values["number"]: ContractDraft.stored(values)
+            for values in Contract.objects.filter(number__in=groups)
+            .order_by()
+            .values(*CONTRACT_ATTNAMES)
+        }
+        stored_lines = ContractLine.with_fixed_milestones(
+            ContractLine.objects.filter(
+                contract_id__in=[contract.pk for contract in self.contracts.values()],
+                sequence__in={r.values["line_sequence"] for r in rows},
+            ).order_by()
+        ).values(*LINE_ATTNAMES, "fixed_milestones_total")
         self.lines = {
-            (line.contract_id, line.sequence): line
-            for line in ContractLine.with_fixed_milestones(
-                ContractLine.objects.filter(
-                    contract__in=self.contracts.values(),
-                    sequence__in={r.values["line_sequence"] for r in rows},
-                )
-            )
+            (values["contract_id"], values["sequence"]): LineDraft.stored(values)
+            for values in stored_lines
         }
         keys = {r.values.get("subscription_key") for r in rows} - {None}
         self.keys = {

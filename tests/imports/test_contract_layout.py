@@ -18,14 +18,31 @@ from billing.models import BillingEvent
 from contracts.imports.contracts import (
     COLUMN_OF_CONTRACT,
     COLUMN_OF_LINE,
+    CONTRACT_FIELDS,
+    CONTRACT_MONEY,
+    LINE_FIELDS,
+    LINE_MONEY,
     PARSED_CONTRACT_FIELDS,
     PARSED_LINE_FIELDS,
+    ContractDraft,
     ContractsLayout,
+    LineDraft,
 )
-from contracts.models import BillingModel, Contract, ContractLine, RevenuePolicy
+from contracts.models import (
+    BillDayMode,
+    BillingModel,
+    BillTiming,
+    Contract,
+    ContractLine,
+    OneTimeTrigger,
+    Product,
+    RevenuePolicy,
+)
+from contracts.validation import draft_errors, row_errors
 from imports.cells import CellError
 from imports.engine import Mode, Status, import_csv
 from imports.export import export_csv
+from imports.objects import assign, money
 from revenue.models import PerformanceObligation
 
 pytestmark = pytest.mark.django_db
@@ -330,3 +347,127 @@ def test_a_milestone_line_cannot_drop_below_what_its_milestones_fixed(book, cont
         "900.00 USD; the line's value cannot be less."
     ]
     assert import_price("900").counts == {Status.UPDATED: 1}
+
+
+def maybe(values):
+    return st.one_of(st.none(), st.sampled_from(values))
+
+
+AMOUNTS = st.one_of(st.none(), st.decimals(min_value=-5, max_value=500, places=2))
+DAYS = st.one_of(st.none(), st.dates(min_value=date(2025, 11, 1), max_value=date(2027, 2, 1)))
+LINE_CELLS = st.fixed_dictionaries(
+    {
+        "description": maybe(["Seats"]),
+        "billing_model": maybe(BillingModel.values),
+        "quantity": st.one_of(st.none(), st.decimals(min_value=-1, max_value=50, places=1)),
+        "unit_price": AMOUNTS,
+        "ssp_override": AMOUNTS,
+        "service_start": DAYS,
+        "service_end": DAYS,
+        "revenue_policy": maybe(RevenuePolicy.values),
+        "interval_months": maybe([1, 3, 12]),
+        "bill_timing": maybe(BillTiming.values),
+        "bill_day_mode": maybe(BillDayMode.values),
+        "bill_day": maybe([1, 31]),
+        "one_time_trigger": maybe(OneTimeTrigger.values),
+        "subscription_key": maybe(["METER-1"]),
+    }
+)
+
+
+def fill_both(instance, draft, cells, *, fields, money_fields, currency):
+    """Set the same cells on a model instance (as the import used to) and on a draft."""
+    for column, name in fields.items():
+        assign(instance, name, cells[column], new=True)
+        draft.set(name, cells[column], new=True)
+    for column, name in money_fields.items():
+        setattr(instance, name, money(cells[column], currency))
+        draft.set_money(name, money(cells[column], currency))
+
+
+def assert_checked_alike(instance, draft, *, exclude, parsed):
+    """The draft gets the instance's refusals, field by field, and would write its values."""
+    expected = row_errors(instance, exclude=exclude, unique=False, parsed=parsed)
+    assert draft_errors(draft, exclude=exclude, parsed=parsed) == expected
+    fields = type(instance)._meta.concrete_fields
+    assert {f.attname: getattr(draft, f.attname) for f in fields} == {
+        f.attname: getattr(instance, f.attname) for f in fields
+    }
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    cells=LINE_CELLS,
+    currency=st.sampled_from(["USD", "EUR"]),
+    ssp_currency=st.sampled_from(["USD", "EUR"]),
+    default_model=st.sampled_from(BillingModel.values),
+    end=st.one_of(st.none(), st.just(date(2026, 12, 31))),
+    evergreen=st.booleans(),
+)
+def test_a_line_draft_is_refused_and_filled_exactly_as_its_model_instance(
+    cells, currency, ssp_currency, default_model, end, evergreen
+):
+    """The import checks lines as drafts: the same refusals, and the same values written, as
+    ``row_errors`` gives a ``ContractLine`` built from the same cells."""
+    contract = Contract(
+        id=7, number="K-1", currency=currency, start_date=date(2026, 1, 1), end_date=end
+    )
+    contract.evergreen = evergreen
+    product = Product(
+        id=3, sku="P", ssp=Money(40, ssp_currency), default_billing_model=default_model
+    )
+    instance = ContractLine(sequence=1)
+    instance.contract, instance.product = contract, product
+    draft = LineDraft.new()
+    draft.sequence = 1
+    draft.relate("contract", contract)
+    draft.relate("product", product)
+    fill_both(
+        instance, draft, cells, fields=LINE_FIELDS, money_fields=LINE_MONEY, currency=currency
+    )
+    for line in (instance, draft):
+        line.billing_model = line.billing_model or default_model
+        line.service_start = line.service_start or contract.start_date
+        line.subscription_key = line.subscription_key or None
+    assert_checked_alike(
+        instance, draft, exclude={"contract", "product"}, parsed=PARSED_LINE_FIELDS
+    )
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    cells=st.fixed_dictionaries(
+        {
+            "title": maybe(["Platform"]),
+            "status": maybe(Contract.Status.values),
+            "signed_date": DAYS,
+            "start_date": st.just(date(2026, 1, 1)),
+            "end_date": DAYS,
+            "evergreen": maybe([True, False]),
+            "not_to_exceed": AMOUNTS,
+            "cost_budget": AMOUNTS,
+            "milestone_approval": maybe([True, False]),
+            "milestones_in_order": maybe([True, False]),
+        }
+    ),
+    currency=st.sampled_from(["USD", "EUR"]),
+)
+def test_a_contract_draft_is_refused_and_filled_exactly_as_its_model_instance(cells, currency):
+    """As for lines: a contract is checked as a draft with ``Contract``'s own rules."""
+    instance = Contract(number="K-1", currency=currency)
+    draft = ContractDraft.new()
+    draft.number, draft.currency = "K-1", currency
+    fill_both(
+        instance,
+        draft,
+        cells,
+        fields=CONTRACT_FIELDS,
+        money_fields=CONTRACT_MONEY,
+        currency=currency,
+    )
+    assert_checked_alike(
+        instance,
+        draft,
+        exclude={"customer", "finance_owner", "project_manager"},
+        parsed=PARSED_CONTRACT_FIELDS,
+    )
