@@ -21,6 +21,7 @@ from billing.schedules import lock_customers, schedule_refresh
 from billing.signals import invoice_voided, invoices_issued
 from contracts.models import ContractLine, Customer
 from rms.audit import history_record_bulk
+from rms.bulk import bulk_insert
 
 
 def invoices_create(
@@ -45,7 +46,7 @@ def invoices_create(
         )
         for p in proposals
     ]
-    Invoice.objects.bulk_create(invoices)
+    bulk_insert(Invoice, invoices)
     history_record_bulk(Invoice, invoices, history_type="+")
     lines = [
         InvoiceLine(
@@ -66,7 +67,7 @@ def invoices_create(
         for invoice, proposal in zip(invoices, proposals, strict=True)
         for position, line in enumerate(proposal.lines, start=1)
     ]
-    InvoiceLine.objects.bulk_create(lines)
+    bulk_insert(InvoiceLine, lines)
     event_ids = [line.event_id for line in lines]
     marked = BillingEvent.objects.filter(
         pk__in=event_ids, status=BillingEvent.Status.PENDING
