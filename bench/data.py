@@ -165,10 +165,11 @@ def generate(*, contracts: int, prefix: str) -> list[int]:
             ),
             batch_size=INSERT_BATCH,
         )
+    # Every line, as activating a contract refreshes its lines' schedules: the usage line has no
+    # events to materialize but gets its ``scheduled_through``, so that the first bill run does
+    # not extend it (which is no run's work once contracts are activated through the service).
     line_ids = list(
-        ContractLine.objects.filter(
-            contract__number__startswith=f"{prefix}-K-", billing_model=BillingModel.SUBSCRIPTION
-        )
+        ContractLine.objects.filter(contract__number__startswith=f"{prefix}-K-")
         .order_by("pk")
         .values_list("pk", flat=True)
     )

@@ -11,6 +11,8 @@ import os
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
+from unittest import mock
 from urllib.parse import urlsplit
 
 import django
@@ -80,7 +82,11 @@ def drop_bench_database(original: str) -> None:
 
 
 class QueryCounter:
-    """Count the statements sent on a connection (a ``connection.execute_wrapper``)."""
+    """Count the statements sent on a connection (a ``connection.execute_wrapper``).
+
+    ``COPY`` (``rms.bulk``) goes through psycopg's cursor, not Django's, so ``copying`` counts
+    those as well.
+    """
 
     def __init__(self) -> None:
         self.count = 0
@@ -89,13 +95,26 @@ class QueryCounter:
         self.count += 1
         return execute(sql, params, many, context)
 
+    @contextmanager
+    def copying(self):
+        import psycopg
+
+        copy = psycopg.Cursor.copy
+
+        def counted(cursor, *args, **kwargs):
+            self.count += 1
+            return copy(cursor, *args, **kwargs)
+
+        with mock.patch.object(psycopg.Cursor, "copy", counted):
+            yield
+
 
 def timed(func, **kwargs):
     """Call ``func`` and return its result, the seconds it took and the statements it sent."""
     from django.db import connection
 
     counter = QueryCounter()
-    with connection.execute_wrapper(counter):
+    with connection.execute_wrapper(counter), counter.copying():
         started = time.perf_counter()
         result = func(**kwargs)
         seconds = time.perf_counter() - started

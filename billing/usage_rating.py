@@ -51,6 +51,7 @@ from billing.domain.subscriptions import format_day
 from billing.models import BillingEvent, RatePlan, RateTier, UsageRecord
 from billing.schedules import lock_customers
 from contracts.models import BillingModel, Contract, ContractLine
+from rms.bulk import bulk_insert
 from rms.money import round_money
 
 logger = logging.getLogger(__name__)
@@ -421,7 +422,7 @@ def usage_rate_due(*, as_of: date) -> int:
     for batch in _rating_batches(as_of=as_of):
         lock_customers(customer_id for _, customer_id in batch)
         proposal = usage_rating_propose(_load([line_id for line_id, _ in batch]), as_of=as_of)
-        BillingEvent.objects.bulk_create(proposal.created)
+        bulk_insert(BillingEvent, proposal.created)
         BillingEvent.objects.bulk_update(
             proposal.updated, [*REWRITTEN_FIELDS, "unit_price_currency", "amount_currency"]
         )

@@ -7,16 +7,22 @@ taken from the table's sequence first (one query), so the objects come back with
 as ``bulk_create``'s do. Values Django would convert (a ``Money`` to its amount) are converted
 here the same way; a field of any type this module does not know goes through Django's own
 preparation, so nothing is written differently, only faster.
+
+``bulk_insert`` takes model instances, or drafts with the same attributes, and gives them their
+ids; ``rows_insert`` takes the rows as constructor arguments and builds no instance, for rows
+nobody needs as objects afterwards (a bill run's invoice lines), where building them cost as
+much as writing them.
 """
 
 import functools
 import operator
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from types import SimpleNamespace
 from typing import Any
 
 from django.db import connections, models, router
-from djmoney.models.fields import MoneyField
-from djmoney.money import Money
+from djmoney.models.fields import CurrencyField, MoneyField
+from moneyed import Money  # djmoney's Money too, and what rms.money returns
 
 # Field types whose Python values psycopg writes exactly as Django would prepare them.
 PLAIN_FIELDS = (
@@ -82,26 +88,17 @@ def bulk_insert(model: type[models.Model], objs: Sequence[Any]) -> None:
     if connection.vendor != "postgresql":
         _bulk_create(model, objs)
         return
-    meta = model._meta
-    quote = connection.ops.quote_name
     direct, read, amounts = _attributes(model)
-    others = [f for f in meta.concrete_fields if not f.primary_key and f not in direct]
+    others = [f for f in model._meta.concrete_fields if not f.primary_key and f not in direct]
     converters = [_converter(field, connection) for field in others]
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
-            [meta.db_table, meta.pk.column, len(objs)],
-        )
-        ids = [row[0] for row in cursor.fetchall()]
-        columns = ", ".join(quote(f.column) for f in (meta.pk, *direct, *others))
-        # psycopg's own cursor, wrapped so its errors arrive as Django's (IntegrityError...).
-        copying = cursor.cursor.copy(f"COPY {quote(meta.db_table)} ({columns}) FROM STDIN")
-        with connection.wrap_database_errors, copying as copy:
-            for pk, obj in zip(ids, objs, strict=True):
-                values = [pk, *read(obj), *(convert(obj) for convert in converters)]
-                for i in amounts:
-                    values[i + 1] = _plain(values[i + 1])
-                copy.write_row(values)
+
+    def values(obj) -> list[Any]:
+        row = [*read(obj), *(convert(obj) for convert in converters)]
+        for i in amounts:
+            row[i] = _plain(row[i])
+        return row
+
+    ids = _copy(model, connection, [*direct, *others], [values(obj) for obj in objs])
     for pk, obj in zip(ids, objs, strict=True):
         obj.pk = pk
         if isinstance(obj, models.Model):
@@ -121,3 +118,71 @@ def _bulk_create(model: type[models.Model], objs: Sequence[Any]) -> None:
     model.objects.bulk_create(instances)
     for obj, instance in zip(objs, instances, strict=True):
         obj.pk = instance.pk
+
+
+def rows_insert(model: type[models.Model], rows: Sequence[Mapping[str, Any]]) -> None:
+    """Insert new rows given as the keyword arguments of ``model``'s constructor, by attname.
+
+    For rows nobody needs as objects afterwards (a bill run's invoice lines): on PostgreSQL no
+    instance is built, the values are read off the mappings (a ``Money`` gives its amount and,
+    unless the row names it, its currency column), and a field a row leaves out takes its
+    default, as the constructor would give it. Elsewhere the instances go to ``bulk_create``.
+    """
+    if not rows:
+        return
+    fields = [field for field in model._meta.concrete_fields if not field.primary_key]
+    known = {field.attname for field in fields}
+    for row in rows:
+        if not known.issuperset(row):
+            unknown = ", ".join(sorted(set(row) - known))
+            raise ValueError(f"{model.__name__} has no field (by attname) {unknown}.")
+    connection = connections[router.db_for_write(model)]
+    if connection.vendor != "postgresql":
+        model.objects.bulk_create([model(**row) for row in rows])
+        return
+    readers = [_reader(field, connection) for field in fields]
+    _copy(model, connection, fields, [[read(row) for read in readers] for row in rows])
+
+
+def _reader(field: models.Field, connection) -> Callable[[Mapping[str, Any]], Any]:
+    """Return how to read ``field``'s database value off a row of ``rows_insert``."""
+    if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
+        # Sets and returns the time (or date) as for an instance: a namespace stands in for it.
+        return lambda row: field.pre_save(SimpleNamespace(), True)
+    name, default = field.attname, field.get_default()
+    price = getattr(field, "price_field", None)
+    if isinstance(field, CurrencyField) and price is not None:
+        return lambda row: (
+            row[name] if name in row else _currency_of(row.get(price.attname), default)
+        )
+    if isinstance(field, PLAIN_FIELDS):
+        return lambda row: _plain(row.get(name, default))
+    return lambda row: field.get_db_prep_save(row.get(name, default), connection)
+
+
+def _currency_of(value: Any, default: Any) -> Any:
+    return value.currency.code if isinstance(value, Money) else default
+
+
+def _copy(
+    model: type[models.Model], connection, fields: Sequence[models.Field], rows: list[list[Any]]
+) -> list[int]:
+    """``COPY`` the rows (the values of ``fields``, in that order) and return their new ids.
+
+    The ids are taken from the table's sequence first (one query), in the order of ``rows``.
+    """
+    meta = model._meta
+    quote = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
+            [meta.db_table, meta.pk.column, len(rows)],
+        )
+        ids = [row[0] for row in cursor.fetchall()]
+        columns = ", ".join(quote(f.column) for f in (meta.pk, *fields))
+        # psycopg's own cursor, wrapped so its errors arrive as Django's (IntegrityError...).
+        copying = cursor.cursor.copy(f"COPY {quote(meta.db_table)} ({columns}) FROM STDIN")
+        with connection.wrap_database_errors, copying as copy:
+            for pk, values in zip(ids, rows, strict=True):
+                copy.write_row([pk, *values])
+    return ids

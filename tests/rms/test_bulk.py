@@ -8,7 +8,7 @@ from django.forms.models import model_to_dict
 from djmoney.money import Money
 
 from contracts.models import Contract, ContractLine
-from rms.bulk import bulk_insert
+from rms.bulk import bulk_insert, rows_insert
 
 pytestmark = pytest.mark.django_db
 
@@ -77,3 +77,33 @@ def test_automatic_timestamps_are_set(customer):
     row = Contract.objects.get(pk=contract.pk)
     assert row.created_at is not None and row.updated_at is not None
     assert row.number == "K-BULK"
+
+
+def test_rows_read_back_as_bulk_create_writes_the_instances(contract, product):
+    """Rows given as constructor arguments: a ``Money`` gives its currency, defaults fill in."""
+    row = {
+        "contract_id": contract.pk,
+        "product_id": product.pk,
+        "description": 'Seats, "named" — ünïcode\ttab\\backslash',
+        "billing_model": "subscription",
+        "quantity": Decimal("12.5"),
+        "unit_price": Money("40.1234", "USD"),
+        "service_start": date(2026, 1, 1),
+        "interval_months": 1,
+        "bill_timing": "advance",
+        "bill_day_mode": "anniversary",
+    }
+    django = ContractLine.objects.bulk_create([ContractLine(sequence=1, **row)])[0]
+
+    rows_insert(ContractLine, [{"sequence": 2, **row}])
+
+    ours = ContractLine.objects.get(contract=contract, sequence=2)
+    mine, theirs = stored(ContractLine, ours.pk), stored(ContractLine, django.pk)
+    assert (mine.pop("sequence"), theirs.pop("sequence")) == (2, 1)
+    assert mine == theirs
+    assert ours.unit_price == Money("40.1234", "USD")
+
+
+def test_rows_naming_an_unknown_field_are_refused(contract):
+    with pytest.raises(ValueError, match="no field"):
+        rows_insert(ContractLine, [{"contract": contract, "sequence": 1}])
