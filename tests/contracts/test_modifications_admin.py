@@ -4,7 +4,6 @@ from datetime import date
 from decimal import Decimal
 
 import pytest
-from django.contrib.auth.models import Group
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -27,17 +26,6 @@ def seats(contract_factory, contract_line_factory):
     return contract_line_factory(
         contract=contract, sequence=1, quantity=Decimal(10), unit_price=Money("100", "USD")
     )
-
-
-@pytest.fixture
-def role_client(client, django_user_model):
-    def login(role: str):
-        user = django_user_model.objects.create_user(role.split()[0].lower(), is_staff=True)
-        user.groups.add(Group.objects.get(name=role))
-        client.force_login(user)
-        return client
-
-    return login
 
 
 def form_data(contract, **change) -> dict:
