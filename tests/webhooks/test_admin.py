@@ -176,6 +176,17 @@ def test_events_and_deliveries_cannot_be_edited_or_deleted(staff_client, make_en
     assert "webhook.test" in page and endpoint.url in page
 
 
+def test_an_event_whose_id_reads_as_an_admin_escape_opens_its_own_page(staff_client):
+    # The admin unquotes object ids ("_22" is its escape for a quote mark); links built with
+    # quote() must still reach an event whose random hex happens to start with 22.
+    event = WebhookEvent.objects.create(
+        id="evt_22" + "0" * 22, type=EventType.INVOICE_PAID, data={"id": 1}
+    )
+    response = staff_client.get(admin_url(WebhookEvent, "change", event.pk))
+    assert response.status_code == 200
+    assert event.pk in response.content.decode()
+
+
 def test_a_clerk_who_may_only_view_deliveries_cannot_redeliver(
     client, django_user_model, make_endpoint
 ):
