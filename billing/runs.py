@@ -29,7 +29,7 @@ from billing.schedules import (
     schedule_extend,
 )
 from billing.signals import bill_run_finished
-from billing.usage_rating import usage_rate_due, usage_rate_preview
+from billing.usage_rating import usage_lines, usage_rate_customers, usage_rate_preview
 from contracts.models import Contract, ContractLine, Customer
 
 logger = logging.getLogger(__name__)
@@ -252,9 +252,11 @@ def bill_run_start(*, as_of: date, triggered_by: str = "") -> BillRun:
     with transaction.atomic():
         run = BillRun.objects.create(as_of=as_of, triggered_by=triggered_by)
         schedule_extend(lines=lines_to_schedule(as_of=as_of), as_of=as_of)
-        usage_rate_due(as_of=as_of)
+        # Customers with usage to rate get a chunk too: each chunk rates its own customers'
+        # usage, so the workers share the rating as they share the invoicing.
         customer_ids = sorted(
             set(due_events(as_of=as_of).values_list("customer_id", flat=True).distinct())
+            | {customer_id for _, customer_id in usage_lines(as_of=as_of)}
         )
         chunks = BillRunChunk.objects.bulk_create(
             BillRunChunk(run=run, index=index, customer_ids=list(ids))
@@ -263,9 +265,8 @@ def bill_run_start(*, as_of: date, triggered_by: str = "") -> BillRun:
                 for start in range(0, len(customer_ids), CHUNK_SIZE)
             )
         )
-        run.events_held = held_events(as_of=as_of).count()
         run.chunks_total = len(chunks)
-        run.save(update_fields=["events_held", "chunks_total"])
+        run.save(update_fields=["chunks_total"])
         chunk_ids = [chunk.pk for chunk in chunks]
         transaction.on_commit(
             lambda: [bill_run_chunk_task.delay(chunk_id) for chunk_id in chunk_ids]
@@ -294,6 +295,7 @@ def bill_run_chunk(*, chunk_id: int) -> BillRunChunk:
             return chunk
         run = chunk.run
         lock_customers(chunk.customer_ids)
+        usage_rate_customers(as_of=run.as_of, customer_ids=chunk.customer_ids)
         charges, blocked = due_charges(as_of=run.as_of, customer_ids=chunk.customer_ids)
         proposals = assemble(charges)
         invoices, to_issue = _invoice(proposals, on=run.as_of, bill_run=run)
@@ -374,6 +376,8 @@ def bill_run_finish_if_complete(*, run_id: int) -> None:
     failed = list(chunks.filter(status=BillRunChunk.Status.FAILED).values("index", "error"))
     for field, value in totals.items():
         setattr(run, field, value)
+    # Counted at the end: the chunks have rated the usage of customers on hold by then.
+    run.events_held = held_events(as_of=run.as_of).count()
     run.chunks_done = run.chunks_total - len(failed)
     run.errors = failed
     run.status = BillRun.Status.FAILED if failed else BillRun.Status.COMPLETED

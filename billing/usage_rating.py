@@ -3,8 +3,9 @@
 The pipeline of the bill run, for usage: ``usage_rating_propose`` reads a batch of lines (their
 plans, the usage not yet billed, summed per line and local day, and the events already rated)
 and proposes the billing events to create and the pending ones to rewrite, with the records each
-event bills; ``usage_rate_due`` persists that under the customers' locks, and the preview of a
-run (``usage_rate_preview``) uses the same proposal without writing it.
+event bills; ``usage_rate_due`` persists that under the customers' locks (a bill run's chunk
+does it for its own customers with ``usage_rate_customers``), and the preview of a run
+(``usage_rate_preview``) uses the same proposal without writing it.
 
 What a period bills, by source key within its line:
 
@@ -296,18 +297,18 @@ class _LineRater:
         self.proposal.link(self.line, period, key)
 
 
-def usage_lines(*, as_of: date) -> list[tuple[int, int]]:
-    """Return (line id, customer id) of every usage line that may have a period to rate."""
-    return list(
-        ContractLine.objects.filter(
-            billing_model=BillingModel.USAGE,
-            rate_plan__isnull=False,
-            contract__status__in=[Contract.Status.ACTIVE, Contract.Status.COMPLETED],
-            service_start__lt=as_of,
-        )
-        .order_by("pk")
-        .values_list("pk", "contract__customer_id")
+def usage_lines(*, as_of: date, customer_ids: Iterable[int] | None = None) -> list[tuple[int, int]]:
+    """Return (line id, customer id) of every usage line (of some customers) that may have a
+    period to rate."""
+    lines = ContractLine.objects.filter(
+        billing_model=BillingModel.USAGE,
+        rate_plan__isnull=False,
+        contract__status__in=[Contract.Status.ACTIVE, Contract.Status.COMPLETED],
+        service_start__lt=as_of,
     )
+    if customer_ids is not None:
+        lines = lines.filter(contract__customer_id__in=customer_ids)
+    return list(lines.order_by("pk").values_list("pk", "contract__customer_id"))
 
 
 def _unbilled_by_day(
@@ -421,14 +422,33 @@ def usage_rate_due(*, as_of: date) -> int:
     written = 0
     for batch in _rating_batches(as_of=as_of):
         lock_customers(customer_id for _, customer_id in batch)
-        proposal = usage_rating_propose(_load([line_id for line_id, _ in batch]), as_of=as_of)
-        bulk_insert(BillingEvent, proposal.created)
-        BillingEvent.objects.bulk_update(
-            proposal.updated, [*REWRITTEN_FIELDS, "unit_price_currency", "amount_currency"]
-        )
-        _link_records(proposal.links)
-        written += len(proposal.created) + len(proposal.updated)
+        written += _rate_lines([line_id for line_id, _ in batch], as_of=as_of)
     return written
+
+
+def usage_rate_customers(*, as_of: date, customer_ids: Sequence[int]) -> int:
+    """Rate what ``usage_rate_due`` would for some customers only; return events written.
+
+    For a bill-run chunk, which rates its own customers' usage and then bills it, so that the
+    rating is shared among the run's workers. The caller's transaction holds the customers'
+    locks (``lock_customers``).
+    """
+    line_ids = [line_id for line_id, _ in usage_lines(as_of=as_of, customer_ids=customer_ids)]
+    return sum(
+        _rate_lines(line_ids[start : start + RATING_BATCH_SIZE], as_of=as_of)
+        for start in range(0, len(line_ids), RATING_BATCH_SIZE)
+    )
+
+
+def _rate_lines(line_ids: list[int], *, as_of: date) -> int:
+    """Rate and persist some lines whose customers are locked; return the events written."""
+    proposal = usage_rating_propose(_load(line_ids), as_of=as_of)
+    bulk_insert(BillingEvent, proposal.created)
+    BillingEvent.objects.bulk_update(
+        proposal.updated, [*REWRITTEN_FIELDS, "unit_price_currency", "amount_currency"]
+    )
+    _link_records(proposal.links)
+    return len(proposal.created) + len(proposal.updated)
 
 
 def _link_records(links: dict[tuple[date, date, str], list[int]]) -> None:

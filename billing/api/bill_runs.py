@@ -82,7 +82,9 @@ class BillRunSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = fields
         extra_kwargs = {
-            "events_held": {"help_text": "Due events kept back by a billing hold at the start."}
+            "events_held": {
+                "help_text": "Due events kept back by a billing hold when the run finished."
+            }
         }
 
 

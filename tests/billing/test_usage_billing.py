@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from pypdf import PdfReader
 
+from billing import runs
 from billing.documents import invoice_pdf
 from billing.invoicing import invoice_issue
 from billing.models import BillingEvent, InvoiceLine, RatePlan, RateTier, UsageRecord
@@ -193,6 +194,40 @@ def test_a_usage_line_on_billing_hold_waits(usage_line, bill):
     hold_set(target=line.contract, kind="billing_hold", on=False)
     bill(date(2026, 2, 2))
     assert [line.amount for line in usage_lines(line)] == [usd("5.00")]
+
+
+def test_each_chunk_rates_its_own_customers_so_a_failed_chunk_leaves_only_its_usage(
+    usage_line, bill, monkeypatch
+):
+    monkeypatch.setattr(runs, "CHUNK_SIZE", 1)
+    first, second = usage_line(**OVERAGE), usage_line(**OVERAGE)
+    record(first, 1042, at(5))
+    late_sender = record(second, 1100, at(6))
+    real_rate = runs.usage_rate_customers
+
+    def die_rating_the_second(**kwargs):
+        if kwargs["customer_ids"] == [second.contract.customer_id]:
+            raise RuntimeError("worker lost while rating")
+        return real_rate(**kwargs)
+
+    monkeypatch.setattr(runs, "usage_rate_customers", die_rating_the_second)
+
+    crashed = bill(date(2026, 2, 1))
+
+    # One chunk per customer, though neither had anything due before its usage was rated.
+    assert (crashed.chunks_total, crashed.chunks_done, crashed.invoices_created) == (2, 1, 1)
+    assert [line.amount for line in usage_lines(first)] == [usd("0.42")]
+    assert not second.billing_events.exists()  # its chunk rolled back, rating included
+    late_sender.refresh_from_db()
+    assert late_sender.billed_event is None
+
+    monkeypatch.setattr(runs, "usage_rate_customers", real_rate)
+    retry = bill(date(2026, 2, 1))
+
+    assert (retry.status, retry.invoices_created) == ("completed", 1)
+    assert [line.amount for line in usage_lines(second)] == [usd("1.00")]
+    assert [line.amount for line in usage_lines(first)] == [usd("0.42")]  # not billed again
+    assert_invoiced_events_billed_once()
 
 
 def test_the_preview_shows_the_usage_a_run_would_bill_and_writes_nothing(usage_line, bill):
