@@ -71,7 +71,7 @@ def invoices_create(
     rows_insert(InvoiceLine, lines)
     event_ids = [line["event_id"] for line in lines]
     marked = BillingEvent.objects.filter(
-        pk__in=event_ids, status=BillingEvent.Status.PENDING
+        pk__any=event_ids, status=BillingEvent.Status.PENDING
     ).update(status=BillingEvent.Status.INVOICED, blocked_reason="")
     if marked != len(event_ids):
         raise IntegrityError(
@@ -112,9 +112,12 @@ def invoices_issue(*, invoices: list[Invoice], issue_date: date) -> list[Invoice
     """
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("invoices_issue must run inside a transaction.")
-    customers = Customer.objects.select_related("payment_terms").in_bulk(
-        {invoice.customer_id for invoice in invoices}
-    )
+    customers = {
+        customer.pk: customer
+        for customer in Customer.objects.select_related("payment_terms").filter(
+            pk__any={invoice.customer_id for invoice in invoices}
+        )
+    }
     by_series: dict[str, list[Invoice]] = defaultdict(list)
     for invoice in invoices:
         if invoice.status != Invoice.Status.DRAFT:
@@ -123,7 +126,7 @@ def invoices_issue(*, invoices: list[Invoice], issue_date: date) -> list[Invoice
     # A delivery hold placed on a contract after its draft was created still holds the invoice.
     held_by_contract = set(
         InvoiceLine.objects.filter(
-            invoice__in=invoices, contract_line__contract__delivery_hold=True
+            invoice__any=invoices, contract_line__contract__delivery_hold=True
         ).values_list("invoice_id", flat=True)
     )
     now = timezone.now()

@@ -14,7 +14,7 @@ SOURCE_PREFIX = "milestone:"
 def milestones_follow_events(*, event_ids: Iterable[int], invoiced: bool) -> int:
     """Move the milestones billed by ``event_ids`` to invoiced (or back to achieved on a void)."""
     keys = BillingEvent.objects.filter(
-        pk__in=list(event_ids), kind=BillingEvent.Kind.MILESTONE
+        pk__any=list(event_ids), kind=BillingEvent.Kind.MILESTONE
     ).values_list("source_key", flat=True)
     ids = [int(key.removeprefix(SOURCE_PREFIX)) for key in keys]
     if not ids:

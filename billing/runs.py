@@ -154,7 +154,7 @@ def due_charges(
     """
     events = due_events(as_of=as_of)
     if customer_ids is not None:
-        events = events.filter(customer_id__in=customer_ids)
+        events = events.filter(customer_id__any=customer_ids)
     return _charges(events, record_blocked=record_blocked)
 
 
@@ -319,9 +319,12 @@ def _invoice(
     """
     invoices = invoices_create(proposals=proposals, invoice_date=on, bill_run=bill_run)
     # needs_review reads this one field; invoices_issue loads what issuing needs.
-    customers = Customer.objects.only("invoice_review").in_bulk(
-        {invoice.customer_id for invoice in invoices}
-    )
+    customers = {
+        customer.pk: customer
+        for customer in Customer.objects.only("invoice_review").filter(
+            pk__any={invoice.customer_id for invoice in invoices}
+        )
+    }
     to_issue = [i for i in invoices if not needs_review(customers[i.customer_id])]
     if to_issue:
         invoices_issue(invoices=to_issue, issue_date=on)

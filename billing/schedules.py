@@ -152,7 +152,7 @@ def _differs(stored: BillingEvent, proposed: BillingEvent) -> bool:
 def lock_customers(customer_ids: Iterable[int]) -> list[int]:
     """Lock customers in id order: one writer of a customer's billing at a time, no deadlocks."""
     return list(
-        Customer.objects.filter(pk__in=set(customer_ids))
+        Customer.objects.filter(pk__any=set(customer_ids))
         .order_by("pk")
         .select_for_update()
         .values_list("pk", flat=True)

@@ -307,7 +307,7 @@ def usage_lines(*, as_of: date, customer_ids: Iterable[int] | None = None) -> li
         service_start__lt=as_of,
     )
     if customer_ids is not None:
-        lines = lines.filter(contract__customer_id__in=customer_ids)
+        lines = lines.filter(contract__customer_id__any=customer_ids)
     return list(lines.order_by("pk").values_list("pk", "contract__customer_id"))
 
 
@@ -320,7 +320,7 @@ def _unbilled_by_day(
         by_cutoff[cutoff].append(line_id)
     window = Q()
     for cutoff, line_ids in by_cutoff.items():
-        window |= Q(line_id__in=line_ids, occurred_at__lt=local_midnight(cutoff))
+        window |= Q(line_id__any=line_ids, occurred_at__lt=local_midnight(cutoff))
     rows = (
         UsageRecord.objects.filter(window, billed_event__isnull=True)
         .annotate(day=TruncDate("occurred_at", tzinfo=ZoneInfo(settings.TIME_ZONE)))
@@ -343,14 +343,14 @@ def usage_rating_propose(lines: Sequence[ContractLine], *, as_of: date) -> Ratin
     """
     proposal = RatingProposal()
     rated_through = dict(
-        BillingEvent.objects.filter(line__in=lines, kind=BillingEvent.Kind.USAGE)
+        BillingEvent.objects.filter(line__any=lines, kind=BillingEvent.Kind.USAGE)
         .order_by()
         .values_list("line_id")
         .annotate(last=Max("period_end"))
     )
     # One read of the tiers: prefetching them would build a queryset per plan.
     tiers: dict[int, list[RateTier]] = defaultdict(list)
-    for tier in RateTier.objects.filter(plan__line__in=lines).order_by("plan_id", "sequence"):
+    for tier in RateTier.objects.filter(plan__line__any=lines).order_by("plan_id", "sequence"):
         tiers[tier.plan_id].append(tier)
     raters = []
     for line in lines:
@@ -404,10 +404,33 @@ def _rating_batches(*, as_of: date) -> Iterable[list[int]]:
         yield candidates[start : start + RATING_BATCH_SIZE]
 
 
+# What rating (and the run's preview, which holds and prices the events) reads of a line and
+# its contract, customer and product: a bill run loads thousands of lines, and building five
+# models of every column each was a third of the rating's time.
+LOADED_FIELDS = (
+    "sequence",
+    "description",
+    "service_start",
+    "service_end",
+    "interval_months",
+    "product__name",
+    "product__tax_rate",
+    "contract__number",
+    "contract__currency",
+    "contract__billing_hold",
+    "contract__delivery_hold",
+    "contract__customer__billing_hold",
+    "contract__customer__delivery_hold",
+    "contract__customer__tax_rate",
+)
+
+
 def _load(line_ids: list[int]) -> list[ContractLine]:
+    plan_fields = (f"rate_plan__{field.name}" for field in RatePlan._meta.concrete_fields)
     return list(
-        ContractLine.objects.filter(pk__in=line_ids)
+        ContractLine.objects.filter(pk__any=line_ids)
         .select_related("contract__customer", "product", "rate_plan")
+        .only(*LOADED_FIELDS, *plan_fields)
         .order_by("pk")
     )
 
@@ -455,7 +478,7 @@ def _link_records(links: dict[tuple[date, date, str], list[int]]) -> None:
     """Point each period's unbilled records at the event that billed them: one UPDATE per key."""
     for (start, end, key), line_ids in links.items():
         UsageRecord.objects.filter(
-            line_id__in=line_ids,
+            line_id__any=line_ids,
             billed_event__isnull=True,
             occurred_at__gte=local_midnight(start),
             occurred_at__lt=local_midnight(end),

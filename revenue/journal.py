@@ -104,7 +104,7 @@ def journal_post_invoices(*, invoices: Iterable[Invoice]) -> int:
         return 0
     keys = {pk: _issued_key(pk) for pk in issued}
     done = set(
-        JournalEntry.objects.filter(source_key__in=keys.values()).values_list(
+        JournalEntry.objects.filter(source_key__any=keys.values()).values_list(
             "source_key", flat=True
         )
     )
