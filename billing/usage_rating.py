@@ -47,7 +47,16 @@ from django.db.models.functions import TruncDate
 from djmoney.money import Money
 
 from billing.domain.periods import Period, billing_periods
-from billing.domain.rating import Plan, PlanError, PlanKind, Rating, Row, Tier, rate
+from billing.domain.rating import (
+    Plan,
+    PlanError,
+    PlanKind,
+    Rating,
+    Row,
+    Tier,
+    check_plan,
+    rate,
+)
 from billing.domain.subscriptions import format_day
 from billing.models import BillingEvent, RatePlan, RateTier, UsageRecord
 from billing.schedules import lock_customers
@@ -155,8 +164,7 @@ class _LineRater:
         self.currency = line.contract.currency
         self.plan = plan_of(line.rate_plan, self.currency, tiers)
         self.name = line.description or line.product.name
-        # Rating nothing checks the plan (tiers, required terms) once, before any period.
-        rate(self.plan, Decimal(0))
+        check_plan(self.plan)  # once, before any period
 
     def event(self, key: str, period: Period, amount: Money, **values) -> BillingEvent:
         line = self.line

@@ -134,6 +134,10 @@ MEDIA_ROOT = env.path("DJANGO_MEDIA_ROOT", default=BASE_DIR / "media")
 
 # Money: no CURRENCIES or DEFAULT_CURRENCY setting on purpose. django-money writes both into
 # migrations, so every ISO 4217 currency stays allowed and each record names its own.
+# Amounts in different currencies are never converted into each other. django-money's default
+# too, but it looks this setting up on every addition of Money, and a missing setting is a
+# raised AttributeError each time: a bill run adds tens of thousands of amounts.
+AUTO_CONVERT_MONEY = False
 
 # Celery: eager (inline, errors propagate) until a broker is named.
 _broker = env.str("CELERY_BROKER_URL", default="")

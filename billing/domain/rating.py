@@ -173,7 +173,8 @@ def _overage(plan: Plan, quantity: Decimal) -> list[Row]:
     return rows
 
 
-def _check(plan: Plan) -> None:
+def check_plan(plan: Plan) -> None:
+    """Raise ``PlanError`` unless ``plan`` can rate: valid tiers, its kind's terms, a sane cap."""
     kind = plan.kind
     if kind in (PlanKind.VOLUME, PlanKind.GRADUATED):
         errors = tier_errors(plan.tiers)
@@ -217,7 +218,7 @@ def rate(plan: Plan, quantity: Decimal) -> Rating:
         raise TypeError(f"The quantity is a finite Decimal, not {quantity!r}.")
     if quantity < 0:
         raise ValueError(f"A period's quantity cannot be negative ({quantity}).")
-    _check(plan)
+    check_plan(plan)
     currency = plan.currency
     rows = RATERS[plan.kind](plan, quantity)
     charge = sum((row.amount for row in rows), Money(0, currency))
