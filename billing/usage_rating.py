@@ -42,7 +42,7 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Max, OuterRef, Q, Subquery, Sum
+from django.db.models import Max, OuterRef, Q, QuerySet, Subquery, Sum
 from django.db.models.functions import TruncDate
 from djmoney.money import Money
 
@@ -305,18 +305,19 @@ class _LineRater:
         self.proposal.link(self.line, period, key)
 
 
-def usage_lines(*, as_of: date, customer_ids: Iterable[int] | None = None) -> list[tuple[int, int]]:
-    """Return (line id, customer id) of every usage line (of some customers) that may have a
-    period to rate."""
-    lines = ContractLine.objects.filter(
+def _candidates(*, as_of: date) -> QuerySet[ContractLine]:
+    """Usage lines that may have a period to rate on ``as_of``."""
+    return ContractLine.objects.filter(
         billing_model=BillingModel.USAGE,
         rate_plan__isnull=False,
         contract__status__in=[Contract.Status.ACTIVE, Contract.Status.COMPLETED],
         service_start__lt=as_of,
     )
-    if customer_ids is not None:
-        lines = lines.filter(contract__customer_id__any=customer_ids)
-    return list(lines.order_by("pk").values_list("pk", "contract__customer_id"))
+
+
+def usage_lines(*, as_of: date) -> list[tuple[int, int]]:
+    """Return (line id, customer id) of every usage line that may have a period to rate."""
+    return list(_candidates(as_of=as_of).order_by("pk").values_list("pk", "contract__customer_id"))
 
 
 def _unbilled_by_day(
@@ -433,11 +434,14 @@ LOADED_FIELDS = (
 )
 
 
-def _load(line_ids: list[int]) -> list[ContractLine]:
+def _lines_of(batch: list[tuple[int, int]]) -> QuerySet[ContractLine]:
+    return ContractLine.objects.filter(pk__any=[line_id for line_id, _ in batch])
+
+
+def _load(lines: QuerySet[ContractLine]) -> list[ContractLine]:
     plan_fields = (f"rate_plan__{field.name}" for field in RatePlan._meta.concrete_fields)
     return list(
-        ContractLine.objects.filter(pk__any=line_ids)
-        .select_related("contract__customer", "product", "rate_plan")
+        lines.select_related("contract__customer", "product", "rate_plan")
         .only(*LOADED_FIELDS, *plan_fields)
         .order_by("pk")
     )
@@ -453,7 +457,7 @@ def usage_rate_due(*, as_of: date) -> int:
     written = 0
     for batch in _rating_batches(as_of=as_of):
         lock_customers(customer_id for _, customer_id in batch)
-        written += _rate_lines([line_id for line_id, _ in batch], as_of=as_of)
+        written += _rate_lines(_load(_lines_of(batch)), as_of=as_of)
     return written
 
 
@@ -464,16 +468,16 @@ def usage_rate_customers(*, as_of: date, customer_ids: Sequence[int]) -> int:
     rating is shared among the run's workers. The caller's transaction holds the customers'
     locks (``lock_customers``).
     """
-    line_ids = [line_id for line_id, _ in usage_lines(as_of=as_of, customer_ids=customer_ids)]
+    lines = _load(_candidates(as_of=as_of).filter(contract__customer_id__any=customer_ids))
     return sum(
-        _rate_lines(line_ids[start : start + RATING_BATCH_SIZE], as_of=as_of)
-        for start in range(0, len(line_ids), RATING_BATCH_SIZE)
+        _rate_lines(lines[start : start + RATING_BATCH_SIZE], as_of=as_of)
+        for start in range(0, len(lines), RATING_BATCH_SIZE)
     )
 
 
-def _rate_lines(line_ids: list[int], *, as_of: date) -> int:
+def _rate_lines(lines: list[ContractLine], *, as_of: date) -> int:
     """Rate and persist some lines whose customers are locked; return the events written."""
-    proposal = usage_rating_propose(_load(line_ids), as_of=as_of)
+    proposal = usage_rating_propose(lines, as_of=as_of)
     bulk_insert(BillingEvent, proposal.created)
     BillingEvent.objects.bulk_update(
         proposal.updated, [*REWRITTEN_FIELDS, "unit_price_currency", "amount_currency"]
@@ -506,6 +510,6 @@ def usage_rate_preview(*, as_of: date) -> list[BillingEvent]:
     """
     events = []
     for batch in _rating_batches(as_of=as_of):
-        proposal = usage_rating_propose(_load([line_id for line_id, _ in batch]), as_of=as_of)
+        proposal = usage_rating_propose(_load(_lines_of(batch)), as_of=as_of)
         events += proposal.created + proposal.updated
     return events

@@ -151,7 +151,12 @@ def _post_issued(
     entry, line = quote(JournalEntry._meta.db_table), quote(JournalLine._meta.db_table)
     invoice, invoice_line = quote(Invoice._meta.db_table), quote(InvoiceLine._meta.db_table)
     contract_line = quote(ContractLine._meta.db_table)
-    ids = ", ".join(["%s"] * len(invoice_ids))
+    # One array parameter on PostgreSQL (see rms.lookups), a list of them elsewhere.
+    if connection.vendor == "postgresql":
+        key_type = Invoice._meta.pk.cast_db_type(connection)
+        among, id_params = f"= ANY(%s::{key_type}[])", [list(invoice_ids)]
+    else:
+        among, id_params = f"IN ({', '.join(['%s'] * len(invoice_ids))})", list(invoice_ids)
     entries_sql = f"""
         INSERT INTO {entry} (
             kind, date, period, currency, source_key, invoice_id, contract_id, description,
@@ -163,7 +168,7 @@ def _post_issued(
              WHERE il.invoice_id = i.id),
             %s || i.number, %s
         FROM {invoice} i
-        WHERE i.id IN ({ids})
+        WHERE i.id {among}
         ORDER BY i.series, i.year, i.sequence_number, i.id
     """
     lines_sql = f"""
@@ -180,7 +185,7 @@ def _post_issued(
                 SELECT il.invoice_id, cl.contract_id, SUM(il.amount) AS amount,
                     SUM(il.tax_amount) AS tax
                 FROM {invoice_line} il JOIN {contract_line} cl ON cl.id = il.contract_line_id
-                WHERE il.invoice_id IN ({ids})
+                WHERE il.invoice_id {among}
                 GROUP BY il.invoice_id, cl.contract_id
             ) t
             JOIN {entry} e ON e.invoice_id = t.invoice_id AND e.kind = %s
@@ -193,13 +198,13 @@ def _post_issued(
     with connection.cursor() as cursor:
         cursor.execute(
             entries_sql,
-            [kind, day, period, "invoice:", ":issued", "Invoice ", timezone.now(), *invoice_ids],
+            [kind, day, period, "invoice:", ":issued", "Invoice ", timezone.now(), *id_params],
         )
         posted = cursor.rowcount
         cursor.execute(
             lines_sql,
             [
-                *invoice_ids,
+                *id_params,
                 kind,
                 accounts[Role.RECEIVABLE].pk,
                 accounts[Role.CONTRACT].pk,
