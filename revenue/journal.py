@@ -189,6 +189,9 @@ def _post_issued(
                 GROUP BY il.invoice_id, cl.contract_id
             ) t
             JOIN {entry} e ON e.invoice_id = t.invoice_id AND e.kind = %s
+                -- Said twice so that the entries are found by their index, not by reading
+                -- every entry in the journal.
+                AND e.invoice_id {among}
             CROSS JOIN (VALUES (0, %s), (1, %s), (2, %s)) r
         ) x
         WHERE role <> 2 OR tax <> 0
@@ -206,6 +209,7 @@ def _post_issued(
             [
                 *id_params,
                 kind,
+                *id_params,
                 accounts[Role.RECEIVABLE].pk,
                 accounts[Role.CONTRACT].pk,
                 accounts[Role.TAX].pk,
