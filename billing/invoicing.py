@@ -21,7 +21,7 @@ from billing.schedules import lock_customers, schedule_refresh
 from billing.signals import invoice_voided, invoices_issued
 from contracts.models import ContractLine, Customer
 from rms.audit import history_record_bulk
-from rms.bulk import bulk_insert, rows_insert
+from rms.bulk import bulk_insert, column_values, rows_insert
 
 
 def invoices_create(
@@ -200,10 +200,7 @@ def _save_issue_fields(invoices: list[Invoice]) -> None:
         f"FROM unnest({', '.join(f'%s::{f.cast_db_type(connection)}[]' for f in fields)}) "
         f"AS new({', '.join(columns)}) WHERE {table}.{pk} = new.{pk}"
     )
-    params = [
-        [field.get_db_prep_save(getattr(row, field.attname), connection) for row in invoices]
-        for field in fields
-    ]
+    params = [column_values(field, invoices, connection) for field in fields]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
 

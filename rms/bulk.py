@@ -40,6 +40,15 @@ def _plain(value: Any) -> Any:
     return value.amount if isinstance(value, Money) else value
 
 
+def column_values(field: models.Field, objs: Sequence[Any], connection) -> list[Any]:
+    """Return ``field``'s values on ``objs`` as the database is sent them (an array parameter,
+    say): as they stand for the plain types, through Django's preparation for the others."""
+    name = field.attname
+    if isinstance(field, PLAIN_FIELDS):
+        return [_plain(getattr(obj, name)) for obj in objs]
+    return [field.get_db_prep_save(getattr(obj, name), connection) for obj in objs]
+
+
 def _converter(field: models.Field, connection) -> Callable[[models.Model], Any]:
     """Return how to read ``field``'s database value off an object about to be inserted."""
     if isinstance(field, PLAIN_FIELDS):
