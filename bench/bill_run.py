@@ -80,16 +80,21 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def vacuum_analyze() -> None:
-    """Give the planner statistics and clear dead rows before a timed run, untimed.
+def settle_database() -> None:
+    """Before a timed run, untimed: ``VACUUM ANALYZE``, then ``CHECKPOINT``.
 
-    A live database has autovacuum do this between runs a month apart; done here explicitly, the
-    figures do not depend on whether the server's autovacuum happened to run (or is off).
+    A live database has autovacuum give the planner statistics and clear dead rows between runs
+    a month apart; done here explicitly, the figures do not depend on whether the server's
+    autovacuum happened to run (or is off). The checkpoint writes out what generating the data
+    and the runs before left dirty, so that a checkpoint falling inside a run of a few seconds
+    (PostgreSQL starts one every 5 minutes, or sooner after much writing) does not make one
+    measurement 20 % slower than the next.
     """
     from django.db import connection
 
     with connection.cursor() as cursor:
         cursor.execute("VACUUM ANALYZE")
+        cursor.execute("CHECKPOINT")
 
 
 def figures(*, as_of: date, invoices: int, lines: int, seconds: float, queries: int | None) -> dict:
@@ -126,7 +131,7 @@ def fast_run(*, as_of: date, expected: int, lines: int) -> dict:
     """Time the real bill run in this process (eager Celery: chunks one after another)."""
     from billing.runs import bill_run_start
 
-    vacuum_analyze()
+    settle_database()
     run, seconds, queries = timed(bill_run_start, as_of=as_of, triggered_by="bench")
     check_run(run, as_of=as_of, expected=expected, lines=lines)
     return figures(
@@ -150,7 +155,7 @@ def worker_run(*, as_of: date, expected: int, lines: int) -> dict:
     from billing.models import BillRun
     from billing.runs import bill_run_start
 
-    vacuum_analyze()
+    settle_database()
     started = timezone.now()
     run = bill_run_start(as_of=as_of, triggered_by="bench")
     while BillRun.objects.filter(pk=run.pk, status=BillRun.Status.RUNNING).exists():
@@ -303,7 +308,7 @@ def naive_bill(*, as_of: date, prefix: str) -> tuple[int, int]:
 
 
 def naive_run(*, as_of: date, expected: int, lines: int) -> dict:
-    vacuum_analyze()
+    settle_database()
     (invoices, billed), seconds, queries = timed(naive_bill, as_of=as_of, prefix="NAIVE")
     if (invoices, billed) != (expected, lines):
         raise SystemExit(
