@@ -109,8 +109,11 @@ def figures(*, as_of: date, invoices: int, lines: int, seconds: float, queries: 
     }
 
 
-def check_run(run, *, as_of: date, expected: int, lines: int) -> None:
-    """Stop unless the run completed, invoicing and issuing every contract once."""
+def run_figures(
+    run, *, as_of: date, expected: int, lines: int, seconds: float, queries: int | None
+) -> dict:
+    """Stop unless the run completed, invoicing and issuing every contract once; else its
+    figures."""
     from billing.models import BillRun
 
     if (run.status, run.invoices_created, run.invoices_issued, run.events_invoiced) != (
@@ -125,6 +128,13 @@ def check_run(run, *, as_of: date, expected: int, lines: int) -> None:
             f"status {run.status}, {run.invoices_created} created, {run.invoices_issued} "
             f"issued, {run.events_invoiced} events, errors {run.errors}"
         )
+    return figures(
+        as_of=as_of,
+        invoices=run.invoices_created,
+        lines=run.events_invoiced,
+        seconds=seconds,
+        queries=queries,
+    )
 
 
 def fast_run(*, as_of: date, expected: int, lines: int) -> dict:
@@ -133,13 +143,8 @@ def fast_run(*, as_of: date, expected: int, lines: int) -> dict:
 
     settle_database()
     run, seconds, queries = timed(bill_run_start, as_of=as_of, triggered_by="bench")
-    check_run(run, as_of=as_of, expected=expected, lines=lines)
-    return figures(
-        as_of=as_of,
-        invoices=run.invoices_created,
-        lines=run.events_invoiced,
-        seconds=seconds,
-        queries=queries,
+    return run_figures(
+        run, as_of=as_of, expected=expected, lines=lines, seconds=seconds, queries=queries
     )
 
 
@@ -162,13 +167,8 @@ def worker_run(*, as_of: date, expected: int, lines: int) -> dict:
         time.sleep(POLL_S)
     run.refresh_from_db()
     seconds = (run.finished_at - started).total_seconds()
-    check_run(run, as_of=as_of, expected=expected, lines=lines)
-    return figures(
-        as_of=as_of,
-        invoices=run.invoices_created,
-        lines=run.events_invoiced,
-        seconds=seconds,
-        queries=None,
+    return run_figures(
+        run, as_of=as_of, expected=expected, lines=lines, seconds=seconds, queries=None
     )
 
 
