@@ -10,6 +10,7 @@ take model instances as ``__in`` does.
 """
 
 from django.db.models import Field, ForeignObject
+from django.db.models.expressions import ColPairs
 from django.db.models.fields.related_lookups import RelatedIn
 from django.db.models.lookups import In
 
@@ -18,7 +19,7 @@ class _ArrayOnPostgres:
     lookup_name = "any"
 
     def as_postgresql(self, compiler, connection):
-        if not self.rhs_is_direct_value() or not hasattr(self.lhs, "output_field"):
+        if not self.rhs_is_direct_value() or isinstance(self.lhs, ColPairs):
             return self.as_sql(compiler, connection)  # a subquery, a composite key: as __in
         lhs, lhs_params = self.process_lhs(compiler, connection)
         field = self.lhs.output_field
