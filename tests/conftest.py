@@ -1,6 +1,7 @@
 """Fixtures shared by every test folder, and the hypothesis profiles."""
 
 import os
+from collections.abc import Sequence
 
 import pytest
 from django.contrib.auth.models import Group, Permission
@@ -76,6 +77,25 @@ def role_client(client, django_user_model):
         return client
 
     return role_client
+
+
+@pytest.fixture
+def staff_with(client, django_user_model):
+    """Return a client logged in as a staff user holding ``roles`` and exactly ``perms``
+    (``app.codename``)."""
+
+    def staff_with(*perms: str, roles: Sequence[str] = ()):
+        user = django_user_model.objects.create_user("someone", is_staff=True)
+        user.groups.set(Group.objects.filter(name__in=roles))
+        for perm in perms:
+            app, codename = perm.split(".")
+            user.user_permissions.add(
+                Permission.objects.get(content_type__app_label=app, codename=codename)
+            )
+        client.force_login(user)
+        return client
+
+    return staff_with
 
 
 @pytest.fixture

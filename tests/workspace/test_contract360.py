@@ -9,7 +9,6 @@ from datetime import date
 from decimal import Decimal
 
 import pytest
-from django.contrib.auth.models import Group, Permission
 from django.urls import reverse
 from djmoney.money import Money
 
@@ -177,27 +176,9 @@ def test_unknown_contract_is_404(staff_client):
 # --- Who may open it ------------------------------------------------------------------------
 
 
-@pytest.fixture
-def user_client(client, django_user_model):
-    """Return a client logged in as a staff user with the given roles and permissions."""
-
-    def user_client(*, roles=(), perms=()):
-        user = django_user_model.objects.create_user("someone", is_staff=True)
-        user.groups.set(Group.objects.filter(name__in=roles))
-        for perm in perms:
-            app, codename = perm.split(".")
-            user.user_permissions.add(
-                Permission.objects.get(content_type__app_label=app, codename=codename)
-            )
-        client.force_login(user)
-        return client
-
-    return user_client
-
-
 @pytest.mark.parametrize("role", [FINANCE_ADMIN, BILLING_CLERK, AUDITOR])
-def test_finance_roles_and_auditors_open_it(user_client, role, annual):
-    client = user_client(roles=[role])
+def test_finance_roles_and_auditors_open_it(staff_with, role, annual):
+    client = staff_with(roles=[role])
 
     assert client.get(url(annual)).status_code == 200
     assert client.get(url(annual, "?format=csv")).status_code == 200
@@ -212,15 +193,15 @@ def test_finance_roles_and_auditors_open_it(user_client, role, annual):
         ([], []),
     ],
 )
-def test_without_both_permissions_it_is_refused(user_client, roles, perms, annual):
-    client = user_client(roles=roles, perms=perms)
+def test_without_both_permissions_it_is_refused(staff_with, roles, perms, annual):
+    client = staff_with(*perms, roles=roles)
 
     assert client.get(url(annual)).status_code == 403
     assert client.get(url(annual, "?format=csv")).status_code == 403
 
 
-def test_both_permissions_are_enough(user_client, annual):
-    client = user_client(perms=["workspace.view_workspace", "contracts.view_contract"])
+def test_both_permissions_are_enough(staff_with, annual):
+    client = staff_with("workspace.view_workspace", "contracts.view_contract")
 
     assert client.get(url(annual)).status_code == 200
 

@@ -4,7 +4,6 @@ that stay the same however many rows wait."""
 from datetime import timedelta
 
 import pytest
-from django.contrib.auth.models import Permission
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
@@ -30,23 +29,6 @@ def list_url(slug: str) -> str:
 
 def action_url(slug: str, action: str, pk: int) -> str:
     return reverse("admin:workspace_worklist_action", args=[slug, action, pk])
-
-
-@pytest.fixture
-def user_with(client, django_user_model):
-    """Return a client logged in as a staff user holding exactly ``perms`` (app.codename)."""
-
-    def user_with(*perms: str) -> Client:
-        user = django_user_model.objects.create_user("someone", is_staff=True)
-        for perm in perms:
-            app, codename = perm.split(".")
-            user.user_permissions.add(
-                Permission.objects.get(content_type__app_label=app, codename=codename)
-            )
-        client.force_login(user)
-        return client
-
-    return user_with
 
 
 # --- Who may see and act --------------------------------------------------------------------
@@ -108,8 +90,8 @@ def test_billing_clerks_work_the_lists(role_client, book):
     assert Invoice.objects.get(pk=book.draft.pk).status == Invoice.Status.ISSUED
 
 
-def test_seeing_a_list_does_not_open_its_action(user_with, book):
-    client = user_with(
+def test_seeing_a_list_does_not_open_its_action(staff_with, book):
+    client = staff_with(
         "workspace.view_workspace", "contracts.view_milestone", "contracts.view_contract"
     )
 
@@ -124,8 +106,8 @@ def test_seeing_a_list_does_not_open_its_action(user_with, book):
     assert client.post(action_url("milestones", "achieve", design.pk)).status_code == 403
 
 
-def test_releasing_a_hold_needs_the_permission_to_change_its_holder(user_with, book):
-    client = user_with(
+def test_releasing_a_hold_needs_the_permission_to_change_its_holder(staff_with, book):
+    client = staff_with(
         "workspace.view_workspace", "contracts.view_contract", "contracts.change_contract"
     )
 

@@ -103,8 +103,7 @@ class InvoiceRow:
         invoice = self.invoice
         if invoice.status in (Invoice.Status.DRAFT, Invoice.Status.VOID):
             return Money(0, invoice.total.currency)
-        settled = invoice.amount_paid + invoice.amount_credited
-        return round_money(invoice.total - Money(settled, invoice.total.currency))
+        return round_money(invoice.balance_due)
 
 
 def contract_invoices(contract: Contract) -> list[InvoiceRow]:
